@@ -1,0 +1,178 @@
+"""OpenDSM settings: one module, driven by ``SMC_*`` environment variables (STYLE.md habit 1).
+
+With nothing set, OpenDSM boots on its embedded defaults: SQLite under ``SMC_DATA_DIR``, the
+in-memory channel layer, Celery tasks run in-process, users and groups in the database.
+``SMC_DATABASE_URL`` (PostgreSQL), ``SMC_REDIS_URL`` (Celery broker + channels-redis) and
+``SMC_LDAP_URI`` (with the other ``SMC_LDAP_*``) switch on the real services. A bad value stops
+the process at start with a message that names the variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from smc.env import DatabaseURL, Env
+from smc.ldapconf import ldap_settings
+
+env = Env()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env.text("SMC_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+
+DEBUG = env.flag("SMC_DEBUG", False)
+SECRET_KEY = env.text("SMC_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG and env.flag("SMC_REQUIRE_SECRET_KEY", False):
+        raise ImproperlyConfigured("SMC_SECRET_KEY must be set (SMC_REQUIRE_SECRET_KEY is on)")
+    # Embedded default: a key kept in the data directory, made once, so sessions survive restarts.
+    key_file = DATA_DIR / "secret_key"
+    if key_file.exists():
+        SECRET_KEY = key_file.read_text().strip()
+    else:
+        import secrets
+
+        SECRET_KEY = secrets.token_urlsafe(50)
+        try:
+            DATA_DIR.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(SECRET_KEY)
+            key_file.chmod(0o600)
+        except OSError:
+            pass
+
+ALLOWED_HOSTS = env.items("SMC_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.items("SMC_CSRF_TRUSTED_ORIGINS", [])
+SITE_NAME = env.text("SMC_SITE_NAME", "OpenDSM")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "smc",
+    "devices",
+    "scanserver",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "smc.urls"
+ASGI_APPLICATION = "smc.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "smc.roles.context_processor",
+            ],
+        },
+    },
+]
+
+# --- Database ------------------------------------------------------------------------------
+_db_url = env.url("SMC_DATABASE_URL", ("postgres", "postgresql", "sqlite"))
+if _db_url:
+    DATABASES = {"default": DatabaseURL.parse("SMC_DATABASE_URL", _db_url).django()}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "opendsm.sqlite3",
+            "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: Celery broker and channel layer ---------------------------------------------------
+REDIS_URL = env.url("SMC_REDIS_URL", ("redis", "rediss"))
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+    }
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_RESULT_BACKEND = REDIS_URL
+    CELERY_TASK_ALWAYS_EAGER = False
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CELERY_BROKER_URL = "memory://"
+    # Embedded default: tasks run in-process, synchronously, when they are sent.
+    CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_DEFAULT_QUEUE = "ingest"
+CELERY_TASK_QUEUES_NAMES = ("ingest", "deliver", "devices")
+CELERY_TIMEZONE = "UTC"
+
+# --- Directory (AD / OpenLDAP) ----------------------------------------------------------------
+LDAP = ldap_settings(env)
+globals().update(LDAP.django_settings())
+AUTHENTICATION_BACKENDS = [
+    *(["smc.ldapauth.DirectoryBackend"] if LDAP.enabled else []),
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env.flag("SMC_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+# --- Scan server --------------------------------------------------------------------------------
+SCANSERVER_SPOOL_DIR = Path(env.text("SMC_SPOOL_DIR", str(DATA_DIR / "spool"))).resolve()
+SCANSERVER_ALLOW_PLAIN_HTTP = env.flag("SMC_SCANSERVER_ALLOW_PLAIN_HTTP", False)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {
+        "handlers": ["console"],
+        "level": env.choice("SMC_LOG_LEVEL", ("debug", "info", "warning", "error"), "info").upper(),
+    },
+    "loggers": {"django_auth_ldap": {"level": "INFO"}},
+}
