@@ -80,12 +80,18 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
                     raise XMLRefused("XML nested deeper than %d elements" % limits.max_depth)
                 if count > limits.max_elements:
                     raise XMLRefused("XML has more than %d elements" % limits.max_elements)
-                if isinstance(el.tag, str) and el.tag.startswith("{") and el.tag[1:].startswith(_XINCLUDE_NAMESPACES):
+                if (
+                    isinstance(el.tag, str)
+                    and el.tag.startswith("{")
+                    and el.tag[1:].startswith(_XINCLUDE_NAMESPACES)
+                ):
                     raise XMLRefused("XInclude is refused")
         root = parser.close()
     except XMLRefused:
         raise
     except etree.XMLSyntaxError as exc:
+        if "Excessive depth" in str(exc):  # libxml2's own ceiling (256) is below ours
+            raise XMLRefused("XML nested deeper than %d elements" % min(limits.max_depth, 256)) from None
         raise XMLRefused("malformed XML: %s" % exc) from None
     except (ValueError, LookupError) as exc:  # e.g. an unknown encoding name
         raise XMLRefused("malformed XML: %s" % exc) from None
