@@ -23,6 +23,12 @@ PASSWORDS = {name: "%s-pw1!" % name for name in ("alice", "oscar", "audrey", "ni
 GROUPS_BASE = "ou=groups,dc=example,dc=test"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API leaves an event loop in the main thread, after
+    which asyncio-based tests could no longer start their own."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(scope="session")
 def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.Slapd]:
     server = services.start_slapd(tmp_path_factory.mktemp("slapd"))
@@ -112,5 +118,5 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 @pytest.fixture
 def artifacts_dir() -> Path:
     path = Path(__file__).resolve().parent.parent / "var" / "test-artifacts"
-    path.mkdir(exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True)
     return path
