@@ -1,0 +1,7 @@
+"""Simulated DSM / WS-Scan scan devices (DESIGN.md "Device": ours is ``devices/simulator``).
+
+``device`` holds the state (paper, jobs, conditions) as a plain class; ``pages`` draws synthetic
+pages; ``scanner`` maps state to WS-Scan dataclasses; ``server`` is the aiohttp HTTP face;
+``events`` the WS-Eventing source; ``push`` the WS-DSP client; ``control`` the JSON control API;
+``run`` starts N devices in one event loop and is the command line.
+"""
