@@ -44,6 +44,7 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.items("SMC_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.items("SMC_CSRF_TRUSTED_ORIGINS", [])
 SITE_NAME = env.text("SMC_SITE_NAME", "OpenDSM")
+SECRET_BOX_KEY = env.text("SMC_SECRET_BOX_KEY")
 
 INSTALLED_APPS = [
     "daphne",

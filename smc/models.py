@@ -1,0 +1,142 @@
+"""Scan processes, their immutable published versions, directory identities and the audit log.
+
+A ``ScanProcess`` is what an administrator authors: a WS-Scan ticket, the scan server that will
+receive the scans, and post-scan instructions (file name, format, OCR, destinations). Published,
+it becomes a ``ScanProcessVersion``: the canonical PSP XML (``devices.protocols.psp``) written
+to the directory, never changed afterwards. Jobs point at the version they ran with.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class ProcessState(models.TextChoices):
+    DRAFT = "draft", "Draft (never published)"
+    PUBLISHED = "published", "Published"
+    UNPUBLISHED = "unpublished", "Unpublished"
+    ARCHIVED = "archived", "Archived"
+
+
+class OutputFormat(models.TextChoices):
+    PDF = "pdf", "PDF"
+    PDFA = "pdfa", "PDF/A"
+    TIFF = "tiff", "Multi-page TIFF"
+    JPEG = "jpeg", "JPEG per page"
+    PNG = "png", "PNG per page"
+
+
+DEFAULT_NAMING_TEMPLATE = "{root}-{date:%Y%m%d-%H%M%S}-{seq}"
+
+
+class ScanProcess(models.Model):
+    guid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, help_text="PSP identifier")
+    display_name = models.CharField(max_length=255, unique=True)
+    description = models.TextField(blank=True)
+    ticket_xml = models.TextField(help_text="canonical wscn:ScanTicket")
+    scan_server = models.ForeignKey(
+        "scanserver.ScanServer", null=True, blank=True, on_delete=models.PROTECT, related_name="processes"
+    )
+    document_root_name = models.CharField(max_length=255, default="Scan")
+    continue_on_error = models.BooleanField(default=True)
+    naming_template = models.CharField(max_length=255, default=DEFAULT_NAMING_TEMPLATE)
+    output_format = models.CharField(max_length=8, choices=OutputFormat.choices, default=OutputFormat.PDF)
+    ocr = models.BooleanField(default=False)
+    allow_device_file_name_change = models.BooleanField(default=False)
+    allow_device_file_path_change = models.BooleanField(default=False)
+    locked_settings = models.JSONField(default=list, blank=True, help_text="ticket settings users may not override")
+    allowed_groups = models.JSONField(
+        default=list, blank=True, help_text="directory group identifiers (DNs, or group names in the embedded directory)"
+    )
+    allowed_device_groups = models.ManyToManyField("devices.DeviceGroup", blank=True, related_name="processes")
+    state = models.CharField(max_length=16, choices=ProcessState.choices, default=ProcessState.DRAFT, db_index=True)
+    published_version = models.ForeignKey(
+        "ScanProcessVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["display_name"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class ProcessDestination(models.Model):
+    """One post-scan destination of a process. ``config`` holds the non-secret settings
+    (paths, addresses, URLs); ``secret`` the sealed credential (``smc.secretbox``)."""
+
+    KINDS = (
+        ("folder", "Local folder"),
+        ("smb", "File share (SMB)"),
+        ("email", "E-mail"),
+        ("webdav", "SharePoint / WebDAV"),
+        ("http", "HTTP webhook"),
+    )
+
+    process = models.ForeignKey(ScanProcess, on_delete=models.CASCADE, related_name="destinations")
+    kind = models.CharField(max_length=16, choices=KINDS)
+    position = models.PositiveIntegerField(default=0)
+    config = models.JSONField(default=dict, blank=True)
+    username = models.CharField(max_length=255, blank=True)
+    secret = models.TextField(blank=True, help_text="sealed with smc.secretbox; never shown back")
+
+    class Meta:
+        ordering = ["process", "position", "pk"]
+
+
+class ImmutableError(Exception):
+    """A published version cannot be changed."""
+
+
+class ScanProcessVersion(models.Model):
+    process = models.ForeignKey(ScanProcess, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    psp_xml = models.TextField(help_text="canonical psp:PostScanProcess, as written to the directory")
+    settings_snapshot = models.JSONField(default=dict, blank=True, help_text="the process fields at publication")
+    created_by = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    comment = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["process", "-number"]
+        constraints = [models.UniqueConstraint(fields=["process", "number"], name="unique_version_number")]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise ImmutableError("scan process version %s is immutable" % self.pk)
+        super().save(*args, **kwargs)
+
+
+class DirectoryIdentity(models.Model):
+    """A user's SID-form identifier (DESIGN.md decision 7): the real objectSid on AD, a stable
+    ``S-1-5-21-<directory id>-<rid>`` elsewhere, so WS-DSP's UserIdentifier resolves everywhere."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="directory_identity")
+    sid = models.CharField(max_length=184, unique=True)
+    dn = models.CharField(max_length=1024, blank=True)
+
+
+class AuditEvent(models.Model):
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.CharField(max_length=255, db_index=True)
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=64, db_index=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=255, blank=True)
+    detail = models.JSONField(default=dict, blank=True, help_text="diff or other facts")
+
+    class Meta:
+        ordering = ["-at"]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise ImmutableError("audit events are append-only")
+        super().save(*args, **kwargs)
