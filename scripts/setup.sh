@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 mode="${1:-runtime}"
 
 runtime_pkgs=(libldap2-dev libsasl2-dev openssl fonts-dejavu-core)
-dev_pkgs=(slapd ldap-utils chromium iproute2 tesseract-ocr tesseract-ocr-eng ghostscript qpdf)
+dev_pkgs=(slapd ldap-utils chromium iproute2 tesseract-ocr tesseract-ocr-eng ghostscript qpdf samba samba-ad-dc samba-ad-provision smbclient ldb-tools poppler-utils)
 
 missing=()
 want=("${runtime_pkgs[@]}")
@@ -43,7 +43,9 @@ stamp=".venv/.installed-$mode"
 digest=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
   echo "setup: installing Python packages from $req"
-  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q --disable-pip-version-check -r "$req"
+  # (this machine's pip configuration names local mirrors that may be absent: hide those notices)
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r "$req" 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -c "import django, ldap, lxml, PIL" || { echo "setup: Python packages failed to install" >&2; exit 1; }
   echo "$digest" > "$stamp"
 fi
