@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 mode="${1:-runtime}"
 
 runtime_pkgs=(libldap2-dev libsasl2-dev openssl fonts-dejavu-core)
-dev_pkgs=(slapd ldap-utils chromium iproute2 tesseract-ocr tesseract-ocr-eng ghostscript qpdf samba samba-ad-dc samba-ad-provision smbclient ldb-tools poppler-utils)
+dev_pkgs=(slapd ldap-utils chromium iproute2 tesseract-ocr tesseract-ocr-eng ghostscript qpdf samba samba-ad-dc samba-ad-provision smbclient ldb-tools poppler-utils sane-airscan sane-utils)
 
 missing=()
 want=("${runtime_pkgs[@]}")
