@@ -238,6 +238,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--qr", action="store_true", help="print a QR code on every page")
     parser.add_argument("--no-discovery", action="store_true", help="no WS-Discovery responder")
     parser.add_argument("--interface", default="127.0.0.1", help="IPv4 address for WS-Discovery multicast")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="IPv4 address the devices' HTTP servers listen on (loopback, or a test namespace's address)",
+    )
     parser.add_argument("--discovery-port", type=int, default=WSD_PORT)
     parser.add_argument("--dsd-events", action="store_true", help="write event bodies in the dsd namespace")
     parser.add_argument(
@@ -269,6 +274,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     return SimulatorConfig(
         count=args.count,
         seed=args.seed,
+        host=args.host,
         base_port=args.base_port,
         adf_pages=args.adf_pages,
         retrieve_timeout=args.retrieve_timeout,
