@@ -38,7 +38,9 @@ class DeviceState(models.TextChoices):
 
 
 class Device(models.Model):
-    endpoint_reference = models.CharField(max_length=255, unique=True, help_text="WS-Discovery EPR address (urn:uuid)")
+    endpoint_reference = models.CharField(
+        max_length=255, unique=True, help_text="WS-Discovery EPR address (urn:uuid)"
+    )
     name = models.CharField(max_length=255)
     xaddrs = models.JSONField(default=list, blank=True)
     scan_service_url = models.URLField(max_length=1024, blank=True)
@@ -52,14 +54,18 @@ class Device(models.Model):
     state = models.CharField(max_length=16, choices=DeviceState.choices, default=DeviceState.UNKNOWN)
     state_reasons = models.JSONField(default=list, blank=True)
     last_seen = models.DateTimeField(null=True, blank=True)
-    group = models.ForeignKey(DeviceGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="devices")
+    group = models.ForeignKey(
+        DeviceGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="devices"
+    )
     scan_server = models.ForeignKey(
         "scanserver.ScanServer", null=True, blank=True, on_delete=models.SET_NULL, related_name="devices"
     )
     enabled = models.BooleanField(default=True)
     enrolled_at = models.DateTimeField(default=timezone.now)
     token_hash = models.CharField(max_length=64, blank=True, help_text="sha256 of the device's bearer token")
-    certificate_sha256 = models.CharField(max_length=64, blank=True, help_text="client certificate fingerprint")
+    certificate_sha256 = models.CharField(
+        max_length=64, blank=True, help_text="client certificate fingerprint"
+    )
 
     class Meta:
         ordering = ["name"]
@@ -105,7 +111,15 @@ class Subscription(models.Model):
     identifier = models.CharField(max_length=255, blank=True)
     manager_url = models.URLField(max_length=1024, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
-    destinations = models.JSONField(default=list, blank=True, help_text="[{client_context, display_name, token}]")
+    destinations = models.JSONField(
+        default=list, blank=True, help_text="[{client_context, display_name, token, process}]"
+    )
+    sink_key = models.CharField(
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text="secret reference parameter of our NotifyTo; events echoing it are from this subscription",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     last_error = models.TextField(blank=True)
 

@@ -1,14 +1,35 @@
-"""ASGI entry point of the DSM scan server (its own process, TLS on 5362 in production).
+"""ASGI entry point of the DSM scan server (its own process; TLS on 5362 in production).
 
-For now it answers ``GET /healthz``; the WS-DSP / WS-DSC endpoint ``/ScanServer/<guid>`` joins it
-with the scan-server issue. It is a plain ASGI callable so that the scan server never loads the
+Routes: ``GET /healthz``; ``POST /ScanServer/<server-guid>`` — WS-DSP, WS-DSC, WS-Eventing and
+DPWS metadata dispatched on wsa:Action (:mod:`scanserver.endpoint`); ``POST
+/ScanServer/<server-guid>/events`` — the WS-Eventing sink for WSD devices' ScanAvailableEvent
+(:mod:`scanserver.eventsink`). A plain ASGI callable, so the scan server never loads the
 console's pages, sessions or templates.
+
+This module only speaks HTTP: it refuses plain HTTP unless ``SMC_SCANSERVER_ALLOW_PLAIN_HTTP``
+is on (403), unknown server GUIDs (404) and other methods (405); it streams the request body
+chunk by chunk from ``receive`` through the MTOM reader into the spool's ``incoming`` directory
+(a document is never held in memory whole); then it hands the parsed message to the synchronous
+work in the ORM's thread (``sync_to_async(thread_sensitive=True)``).
+
+Production (TLS, one process per core behind the same database and spool)::
+
+    daphne -e ssl:5362:interface=<address>:privateKey=/etc/opendsm/tls.key:certKey=/etc/opendsm/tls.crt \
+        scanserver.asgi:application
+
+Development: ``SMC_SCANSERVER_ALLOW_PLAIN_HTTP=1 daphne -b 127.0.0.1 -p 5362 scanserver.asgi:application``.
+Behind a TLS-terminating proxy, run daphne with ``--proxy-headers`` so ``scope["scheme"]`` is
+``https`` for requests that arrived over TLS.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
+import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import django
@@ -18,27 +39,192 @@ django.setup()
 
 from asgiref.sync import sync_to_async  # noqa: E402
 
+from devices.protocols import mtom, soap  # noqa: E402
+from scanserver import access, conf, endpoint, reaper  # noqa: E402
+from scanserver.dsp import Caller  # noqa: E402
+from scanserver.models import ScanServer  # noqa: E402
 from smc import health  # noqa: E402
 
+logger = logging.getLogger(__name__)
+
 Scope = dict[str, Any]
+ROUTE = re.compile(r"^/ScanServer/(?P<guid>[0-9A-Fa-f-]{32,40})(?P<events>/events)?/?$")
+PLAIN_HTTP_REFUSED = (
+    "this scan server accepts HTTPS only; plain HTTP is enabled only with SMC_SCANSERVER_ALLOW_PLAIN_HTTP"
+)
+
+
+async def _send(send: Any, status: int, body: bytes, content_type: str) -> None:
+    headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _send_json(send: Any, status: int, body: dict[str, Any]) -> None:
-    data = json.dumps(body).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": data})
+    await _send(send, status, json.dumps(body).encode(), "application/json")
+
+
+async def _send_soap(send: Any, status: int, body: bytes) -> None:
+    if status == 202 and not body:
+        await send({"type": "http.response.start", "status": 202, "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    await _send(send, status, body, soap.CONTENT_TYPE)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in scope.get("headers", []):
+        out[name.decode("latin-1").lower()] = value.decode("latin-1")
+    return out
+
+
+class _Body:
+    """The request body as an async chunk iterator that remembers whether it reached the end."""
+
+    def __init__(self, receive: Any) -> None:
+        self.receive = receive
+        self.done = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while not self.done:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                self.done = True
+                raise ConnectionError("the client went away mid-request")
+            chunk = message.get("body", b"")
+            if not message.get("more_body", False):
+                self.done = True
+            if chunk:
+                yield chunk
+
+    async def drain(self) -> None:
+        """Read what is left of a request we refuse, so the connection can answer cleanly."""
+        try:
+            async for _ in self.chunks():
+                pass
+        except ConnectionError:
+            pass
+
+
+def this_server() -> ScanServer | None:
+    """The ScanServer row this process serves: ``SMC_SCANSERVER_GUID``, else the only row."""
+    guid = conf.server_guid()
+    if guid:
+        return ScanServer.objects.filter(guid=uuid.UUID(guid)).first()
+    rows = list(ScanServer.objects.all()[:2])
+    return rows[0] if len(rows) == 1 else None
+
+
+def _server_for(guid: str) -> ScanServer | None:
+    try:
+        parsed = uuid.UUID(guid)
+    except ValueError:
+        return None
+    server = this_server()
+    if server is None or server.guid != parsed or not server.enabled:
+        return None
+    return server
+
+
+def _identify(server: ScanServer, headers: dict[str, str], scope: Scope) -> Caller:
+    peer = "%s:%s" % tuple(scope.get("client") or ("?", "?"))
+    token = access.bearer_token(headers)
+    device = access.authenticate_device(headers, scope)
+    return Caller(server=server, device=device, console=endpoint.is_console(token), peer=peer)
+
+
+def _endpoint_url(scope: Scope, headers: dict[str, str]) -> str:
+    host = headers.get("host") or "%s:%s" % tuple(scope.get("server") or ("localhost", 5362))
+    return "%s://%s%s" % (scope.get("scheme", "http"), host, scope["path"].rstrip("/"))
+
+
+async def _read_message(headers: dict[str, str], body: _Body) -> mtom.MtomMessage:
+    return await mtom.read_soap_http_async(
+        headers.get("content-type", ""),
+        body.chunks(),
+        conf.incoming_dir(),
+        conf.mtom_limits(),
+        fsync=True,
+    )
+
+
+_recovered = False
+
+
+async def _recover_once() -> None:
+    """Startup recovery on the first request: daphne does not speak the ASGI lifespan protocol."""
+    global _recovered
+    if _recovered:
+        return
+    _recovered = True
+    try:
+        # Restarts resume unfinished work: re-queue pending jobs, sweep half-received parts.
+        await sync_to_async(reaper.on_startup, thread_sensitive=True)()
+    except Exception:  # noqa: BLE001 - a failed sweep must not keep the server down
+        logger.exception("startup recovery failed; the reap_jobs task will retry")
+
+
+async def _scan_server(scope: Scope, receive: Any, send: Any, guid: str, is_events: bool) -> None:
+    await _recover_once()
+    body = _Body(receive)
+    if scope.get("scheme") != "https" and not conf.allow_plain_http():
+        await body.drain()
+        logger.warning("refused plain-HTTP request to %s from %s", scope["path"], scope.get("client"))
+        await _send(send, 403, PLAIN_HTTP_REFUSED.encode(), "text/plain; charset=utf-8")
+        return
+    server = await sync_to_async(_server_for, thread_sensitive=True)(guid)
+    if server is None:
+        await body.drain()
+        await _send_json(send, 404, {"error": "no such scan server", "path": scope["path"]})
+        return
+    if scope["method"] != "POST":
+        await body.drain()
+        await _send(send, 405, b"POST SOAP messages here", "text/plain; charset=utf-8")
+        return
+    headers = _headers(scope)
+    caller = await sync_to_async(_identify, thread_sensitive=True)(server, headers, scope)
+    try:
+        message = await _read_message(headers, body)
+    except soap.SoapFault as fault:
+        logger.info("refused request from %s: %s", caller.peer, fault.reason)
+        await body.drain()
+        await _send_soap(send, fault.http_status, soap.build_fault(fault))
+        return
+    except ConnectionError:
+        logger.info("client %s went away mid-request; nothing kept", caller.peer)
+        return
+    try:
+        if is_events:
+            from scanserver import eventsink
+
+            status, payload = await sync_to_async(eventsink.answer, thread_sensitive=True)(
+                caller, message.envelope
+            )
+        else:
+            call = endpoint.Call(caller=caller, endpoint_url=_endpoint_url(scope, headers))
+            answer = sync_to_async(endpoint.answer, thread_sensitive=True)
+            status, payload = await answer(call, message.envelope)
+    finally:
+        message.discard()
+    await _send_soap(send, status, payload)
+
+
+async def _lifespan(receive: Any, send: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await _recover_once()
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 async def application(scope: Scope, receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await _lifespan(receive, send)
+        return
     if scope["type"] != "http":
         return
     if scope["path"] == "/healthz" and scope["method"] in ("GET", "HEAD"):
@@ -50,5 +236,9 @@ async def application(scope: Scope, receive: Any, send: Any) -> None:
             "checks": {c.name: c.as_dict() for c in checks},
         }
         await _send_json(send, 200 if ok else 503, body)
+        return
+    match = ROUTE.match(scope["path"])
+    if match is not None:
+        await _scan_server(scope, receive, send, match.group("guid"), bool(match.group("events")))
         return
     await _send_json(send, 404, {"error": "not found", "path": scope["path"]})

@@ -86,7 +86,13 @@ class ScanJob(models.Model):
         JobState.RECEIVING: frozenset({JobState.PENDING, JobState.CANCELED, JobState.ABORTED}),
         JobState.PENDING: frozenset({JobState.PROCESSING, JobState.CANCELED, JobState.ABORTED}),
         JobState.PROCESSING: frozenset(
-            {JobState.COMPLETED, JobState.NEEDS_ATTENTION, JobState.ABORTED, JobState.CANCELED, JobState.PENDING}
+            {
+                JobState.COMPLETED,
+                JobState.NEEDS_ATTENTION,
+                JobState.ABORTED,
+                JobState.CANCELED,
+                JobState.PENDING,
+            }
         ),
         JobState.NEEDS_ATTENTION: frozenset({JobState.PENDING, JobState.CANCELED, JobState.COMPLETED}),
         JobState.COMPLETED: frozenset(),
@@ -96,7 +102,9 @@ class ScanJob(models.Model):
 
     token = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, help_text="dsp/dsc JobToken")
     source = models.CharField(max_length=8, choices=JobSource.choices, default=JobSource.DSP)
-    server = models.ForeignKey(ScanServer, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs")
+    server = models.ForeignKey(
+        ScanServer, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+    )
     device = models.ForeignKey(
         "devices.Device", null=True, blank=True, on_delete=models.SET_NULL, related_name="scan_jobs"
     )
@@ -112,7 +120,9 @@ class ScanJob(models.Model):
     psp_display_name = models.CharField(max_length=255, blank=True)
     instructions_xml = models.TextField(blank=True, help_text="PostScanInstructions as the device sent them")
     document_root_name = models.CharField(max_length=255, blank=True)
-    state = models.CharField(max_length=20, choices=JobState.choices, default=JobState.RECEIVING, db_index=True)
+    state = models.CharField(
+        max_length=20, choices=JobState.choices, default=JobState.RECEIVING, db_index=True
+    )
     state_reasons = models.JSONField(default=list, blank=True)
     images_received = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -135,7 +145,9 @@ class ScanJob(models.Model):
     def dsc_state(self) -> str:
         return DSC_JOB_STATE[JobState(self.state)]
 
-    def _move(self, to: str, reasons: list[str] | None = None, error: str | None = None, **fields: Any) -> None:
+    def _move(
+        self, to: str, reasons: list[str] | None = None, error: str | None = None, **fields: Any
+    ) -> None:
         if to not in self.TRANSITIONS[self.state]:
             raise IllegalTransition("scan job %s cannot go from %s to %s" % (self.token, self.state, to))
         self.state = to
@@ -246,7 +258,9 @@ class DestinationKind(models.TextChoices):
 class Delivery(models.Model):
     TRANSITIONS: dict[str, frozenset[str]] = {
         DeliveryState.PENDING: frozenset({DeliveryState.SENDING, DeliveryState.CANCELED}),
-        DeliveryState.SENDING: frozenset({DeliveryState.DELIVERED, DeliveryState.PENDING, DeliveryState.FAILED}),
+        DeliveryState.SENDING: frozenset(
+            {DeliveryState.DELIVERED, DeliveryState.PENDING, DeliveryState.FAILED}
+        ),
         DeliveryState.FAILED: frozenset({DeliveryState.PENDING, DeliveryState.CANCELED}),
         DeliveryState.DELIVERED: frozenset(),
         DeliveryState.CANCELED: frozenset(),

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-runtime}"
 
-runtime_pkgs=(libldap2-dev libsasl2-dev openssl fonts-dejavu-core)
+runtime_pkgs=(libldap2-dev libsasl2-dev openssl fonts-dejavu-core qpdf)
 dev_pkgs=(slapd ldap-utils chromium iproute2 tesseract-ocr tesseract-ocr-eng ghostscript qpdf samba samba-ad-dc samba-ad-provision smbclient ldb-tools poppler-utils sane-airscan sane-utils)
 
 missing=()

@@ -54,7 +54,7 @@ def check_broker() -> Check:
             return "in-process (embedded default)"
         import redis
 
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+        client = redis.Redis.from_url(str(settings.REDIS_URL), socket_connect_timeout=2, socket_timeout=2)
         try:
             client.ping()
         finally:

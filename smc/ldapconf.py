@@ -11,7 +11,10 @@ Variables:
 (default ``sAMAccountName`` on AD, ``uid`` on OpenLDAP), ``SMC_LDAP_GROUP_BASE`` (default: the
 user base), ``SMC_LDAP_ADMIN_GROUP`` / ``SMC_LDAP_OPERATOR_GROUP`` / ``SMC_LDAP_AUDITOR_GROUP``
 (group DNs; nested membership counts), ``SMC_LDAP_START_TLS``, ``SMC_LDAP_CA_FILE``,
-``SMC_LDAP_TIMEOUT`` (seconds).
+``SMC_LDAP_TIMEOUT`` (seconds). Publishing scan processes (``smc.directory``):
+``SMC_LDAP_WRITE_BIND_DN`` / ``SMC_LDAP_WRITE_BIND_PASSWORD`` (an account allowed to create and
+change objects under ``CN=PSPs,CN=System``; default: the bind account), ``SMC_LDAP_PSP_BASE``
+(the naming context holding ``CN=System``; default: the server's ``defaultNamingContext``).
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ class LDAPConfig:
     start_tls: bool = False
     ca_file: str = ""
     timeout: int = 5
+    write_bind_dn: str = ""
+    write_bind_password: str = ""
+    psp_base: str = ""
 
     @property
     def enabled(self) -> bool:
@@ -125,6 +131,7 @@ def ldap_settings(env: Env) -> LDAPConfig:
         "SMC_LDAP_OPERATOR_GROUP",
         "SMC_LDAP_AUDITOR_GROUP",
         "SMC_LDAP_USER_BASE",
+        "SMC_LDAP_PSP_BASE",
     ):
         value = env.text(name)
         if value and "=" not in value:
@@ -145,4 +152,7 @@ def ldap_settings(env: Env) -> LDAPConfig:
         start_tls=env.flag("SMC_LDAP_START_TLS", False),
         ca_file=env.file("SMC_LDAP_CA_FILE") or "",
         timeout=env.number("SMC_LDAP_TIMEOUT", 5, minimum=1, maximum=120),
+        write_bind_dn=env.text("SMC_LDAP_WRITE_BIND_DN"),
+        write_bind_password=env.text("SMC_LDAP_WRITE_BIND_PASSWORD"),
+        psp_base=env.text("SMC_LDAP_PSP_BASE"),
     )

@@ -17,6 +17,11 @@ from django.utils import timezone
 
 
 class ProcessState(models.TextChoices):
+    """Legal transitions (``ScanProcess.mark_published`` / ``mark_unpublished`` / ``archive``):
+    draft | unpublished | published -> published (publish a new version);
+    published -> unpublished; draft | unpublished | published -> archived (archiving a published
+    process unpublishes it first); archived -> unpublished (restore)."""
+
     DRAFT = "draft", "Draft (never published)"
     PUBLISHED = "published", "Published"
     UNPUBLISHED = "unpublished", "Unpublished"
@@ -49,12 +54,20 @@ class ScanProcess(models.Model):
     ocr = models.BooleanField(default=False)
     allow_device_file_name_change = models.BooleanField(default=False)
     allow_device_file_path_change = models.BooleanField(default=False)
-    locked_settings = models.JSONField(default=list, blank=True, help_text="ticket settings users may not override")
-    allowed_groups = models.JSONField(
-        default=list, blank=True, help_text="directory group identifiers (DNs, or group names in the embedded directory)"
+    locked_settings = models.JSONField(
+        default=list, blank=True, help_text="ticket settings users may not override"
     )
-    allowed_device_groups = models.ManyToManyField("devices.DeviceGroup", blank=True, related_name="processes")
-    state = models.CharField(max_length=16, choices=ProcessState.choices, default=ProcessState.DRAFT, db_index=True)
+    allowed_groups = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="directory group identifiers (DNs, or group names in the embedded directory)",
+    )
+    allowed_device_groups = models.ManyToManyField(
+        "devices.DeviceGroup", blank=True, related_name="processes"
+    )
+    state = models.CharField(
+        max_length=16, choices=ProcessState.choices, default=ProcessState.DRAFT, db_index=True
+    )
     published_version = models.ForeignKey(
         "ScanProcessVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -67,6 +80,43 @@ class ScanProcess(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
+
+    def _move(self, to: str, **fields: Any) -> None:
+        allowed = _PROCESS_TRANSITIONS[self.state]
+        if to not in allowed:
+            raise IllegalProcessTransition(
+                "scan process %s cannot go from %s to %s" % (self.pk, self.state, to)
+            )
+        self.state = to
+        for key, value in fields.items():
+            setattr(self, key, value)
+        self.save(update_fields=["state", "updated_at", *fields])
+
+    def mark_published(self, version: ScanProcessVersion) -> None:
+        self._move(ProcessState.PUBLISHED, published_version=version)
+
+    def mark_unpublished(self) -> None:
+        self._move(ProcessState.UNPUBLISHED)
+
+    def archive(self) -> None:
+        self._move(ProcessState.ARCHIVED)
+
+    def restore(self) -> None:
+        self._move(ProcessState.UNPUBLISHED)
+
+
+class IllegalProcessTransition(Exception):
+    """A state change the scan process state machine does not allow."""
+
+
+_PROCESS_TRANSITIONS: dict[str, frozenset[str]] = {
+    ProcessState.DRAFT: frozenset({ProcessState.PUBLISHED, ProcessState.ARCHIVED}),
+    ProcessState.PUBLISHED: frozenset(
+        {ProcessState.PUBLISHED, ProcessState.UNPUBLISHED, ProcessState.ARCHIVED}
+    ),
+    ProcessState.UNPUBLISHED: frozenset({ProcessState.PUBLISHED, ProcessState.ARCHIVED}),
+    ProcessState.ARCHIVED: frozenset({ProcessState.UNPUBLISHED}),
+}
 
 
 class ProcessDestination(models.Model):
@@ -100,7 +150,9 @@ class ScanProcessVersion(models.Model):
     process = models.ForeignKey(ScanProcess, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
     psp_xml = models.TextField(help_text="canonical psp:PostScanProcess, as written to the directory")
-    settings_snapshot = models.JSONField(default=dict, blank=True, help_text="the process fields at publication")
+    settings_snapshot = models.JSONField(
+        default=dict, blank=True, help_text="the process fields at publication"
+    )
     created_by = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     comment = models.CharField(max_length=500, blank=True)
@@ -119,7 +171,9 @@ class DirectoryIdentity(models.Model):
     """A user's SID-form identifier (DESIGN.md decision 7): the real objectSid on AD, a stable
     ``S-1-5-21-<directory id>-<rid>`` elsewhere, so WS-DSP's UserIdentifier resolves everywhere."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="directory_identity")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="directory_identity"
+    )
     sid = models.CharField(max_length=184, unique=True)
     dn = models.CharField(max_length=1024, blank=True)
 

@@ -9,6 +9,8 @@ the process at start with a message that names the variable.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -95,6 +97,13 @@ TEMPLATES = [
 _db_url = env.url("SMC_DATABASE_URL", ("postgres", "postgresql", "sqlite"))
 if _db_url:
     DATABASES = {"default": DatabaseURL.parse("SMC_DATABASE_URL", _db_url).django()}
+    # Test runs get their own database per process, so two suites on one PostgreSQL (a developer
+    # and CI, or parallel sessions) never drop each other's test database.
+    _test_name = env.text("SMC_TEST_DATABASE_NAME") or (
+        "test_%s_%d" % (DATABASES["default"]["NAME"], os.getpid()) if "pytest" in sys.modules else ""
+    )
+    if _test_name:
+        DATABASES["default"]["TEST"] = {"NAME": _test_name}
 else:
     DATABASES = {
         "default": {
@@ -135,6 +144,10 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 
+if "pytest" in sys.modules:
+    # Test runs create many users; the production hasher's deliberate slowness only costs time there.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -165,6 +178,33 @@ WHITENOISE_USE_FINDERS = True
 # --- Scan server --------------------------------------------------------------------------------
 SCANSERVER_SPOOL_DIR = Path(env.text("SMC_SPOOL_DIR", str(DATA_DIR / "spool"))).resolve()
 SCANSERVER_ALLOW_PLAIN_HTTP = env.flag("SMC_SCANSERVER_ALLOW_PLAIN_HTTP", False)
+# Read here (not where used) so that a bad value stops the process at start, naming the variable.
+SCANSERVER_GUID = env.text("SMC_SCANSERVER_GUID")
+SCANSERVER_JOB_TIMEOUT = env.number("SMC_SCANSERVER_JOB_TIMEOUT", 600, minimum=10, maximum=86_400)
+SCANSERVER_STUCK_TIMEOUT = env.number("SMC_SCANSERVER_STUCK_TIMEOUT", 1800, minimum=60, maximum=86_400)
+SCANSERVER_MAX_PART_BYTES = env.number("SMC_SCANSERVER_MAX_PART_BYTES", 512 * 1024 * 1024, minimum=1024)
+SCANSERVER_CONSOLE_TOKEN = env.text("SMC_SCANSERVER_CONSOLE_TOKEN")
+SCANSERVER_MAX_PIXELS = env.number("SMC_SCANSERVER_MAX_PIXELS", 150_000_000, minimum=1_000_000)
+SCANSERVER_DELIVERY_MAX_ATTEMPTS = env.number("SMC_DELIVERY_MAX_ATTEMPTS", 5, minimum=1, maximum=50)
+SCANSERVER_DELIVERY_BACKOFF = env.number("SMC_DELIVERY_BACKOFF", 30, minimum=0, maximum=3600)
+SCANSERVER_OCR_LANGUAGE = env.text("SMC_OCR_LANGUAGE", "eng")
+SCANSERVER_OCR_TIMEOUT = env.number("SMC_OCR_TIMEOUT", 300, minimum=10, maximum=3600)
+
+# Outgoing mail (the e-mail destination); a scan process may name its own SMTP server.
+EMAIL_HOST = env.text("SMC_SMTP_HOST", "localhost")
+EMAIL_PORT = env.number("SMC_SMTP_PORT", 25, minimum=1, maximum=65535)
+EMAIL_USE_TLS = env.flag("SMC_SMTP_STARTTLS", False)
+EMAIL_USE_SSL = env.flag("SMC_SMTP_SSL", False)
+DEFAULT_FROM_EMAIL = env.text("SMC_MAIL_FROM", "opendsm@localhost")
+
+# Periodic work: deliveries whose retry time has come, jobs whose worker vanished, jobs whose
+# device never sent EndPostScanJob. Run `celery -A smc beat`; the embedded default runs the
+# same tasks from `manage.py run_maintenance` (scripts/run.sh starts it).
+CELERY_BEAT_SCHEDULE = {
+    "deliver-due": {"task": "scanserver.tasks.deliver_due", "schedule": 30.0},
+    "recover-stuck": {"task": "scanserver.tasks.recover", "schedule": 60.0},
+    "reap-jobs": {"task": "scanserver.tasks.reap", "schedule": 60.0},
+}
 
 LOGGING = {
     "version": 1,

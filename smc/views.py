@@ -28,36 +28,19 @@ class LoginView(auth_views.LoginView):
 
 @requires("view")
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "smc/dashboard.html", {"checks": health.run_all()})
+    from smc.views_jobs import dashboard_context
 
-
-def _section(request: HttpRequest, title: str, empty: str) -> HttpResponse:
-    return render(request, "smc/section.html", {"title": title, "empty": empty})
-
-
-@requires("view")
-def devices(request: HttpRequest) -> HttpResponse:
-    return _section(request, "Devices", "No scan devices are enrolled yet.")
-
-
-@requires("view")
-def scan_processes(request: HttpRequest) -> HttpResponse:
-    return _section(request, "Scan processes", "No scan processes have been authored yet.")
-
-
-@requires("view")
-def jobs(request: HttpRequest) -> HttpResponse:
-    return _section(request, "Jobs", "No scan jobs have been received yet.")
-
-
-@requires("view")
-def scan_servers(request: HttpRequest) -> HttpResponse:
-    return _section(request, "Scan servers", "No scan servers are registered yet.")
+    context = dashboard_context()
+    if request.headers.get("HX-Request"):
+        return render(request, "smc/_dashboard_jobs.html", context)
+    return render(request, "smc/dashboard.html", {"checks": health.run_all(), **context})
 
 
 @requires("audit")
 def audit(request: HttpRequest) -> HttpResponse:
-    return _section(request, "Audit", "Nothing has been recorded yet.")
+    from smc.views_audit import audit_log
+
+    return audit_log(request)
 
 
 @never_cache

@@ -217,6 +217,7 @@ rootdn "{rootdn}"
 rootpw {rootpw}
 directory {dir}/data
 overlay memberof
+{extra_acl}
 access to dn.base="" by * read
 access to dn.base="cn=Subschema" by * read
 access to attrs=userPassword by self read by anonymous auth by * none
@@ -225,8 +226,12 @@ access to * by users read by anonymous auth
 
 
 def start_slapd(
-    workdir: Path, ldif: Path = HERE / "ldap" / "directory.ldif", extra_schemas: tuple[Path, ...] = ()
+    workdir: Path,
+    ldif: Path = HERE / "ldap" / "directory.ldif",
+    extra_schemas: tuple[Path, ...] = (),
+    extra_acl: str = "",
 ) -> Slapd:
+    """``extra_acl``: slapd.conf ``access to`` lines placed before the default ones."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "data").mkdir(exist_ok=True)
     tls = make_tls(workdir / "tls")
@@ -241,6 +246,7 @@ def start_slapd(
             cert=tls.cert,
             key=tls.key,
             extra_includes="\n".join("include %s" % p for p in extra_schemas),
+            extra_acl=extra_acl,
         )
     )
     check = subprocess.run([which("slaptest"), "-f", str(conf), "-u"], capture_output=True, text=True)

@@ -67,6 +67,10 @@ MAX_URL = 2048
 DIALECT_FILESHARE = FSF
 DIALECT_SHAREPOINT = SPF
 DIALECT_EMAIL = EMLF
+# OpenDSM's own filters (not in the Microsoft schema): a local/mounted folder and an HTTP webhook.
+# A DSM device copies unknown dialects verbatim; only an OpenDSM scan server runs them.
+DIALECT_FOLDER = "urn:opendsm:2026:filter/folder"
+DIALECT_HTTP = "urn:opendsm:2026:filter/http"
 # [MS-BDSRR] §4.1: the scan server advertises its filters as QNames in the ``ftr`` namespace.
 _DIALECT_BY_QNAME = {"fileshare": FSF, "sharepoint": SPF, "email": EMLF}
 _QNAME_BY_DIALECT = {uri: local for local, uri in _DIALECT_BY_QNAME.items()}

@@ -11,6 +11,7 @@ Usage (``manage.py simulate_devices`` or ``python -m devices.simulator``, same a
 
     simulate_devices --count 3 [--base-port 8700] [--seed opendsm] [--adf-pages 10]
                      [--retrieve-timeout 60] [--qr] [--no-discovery] [--interface 127.0.0.1]
+                     [--no-panel] [--device-tokens FILE] [--scan-server-url URL] [--insecure]
     simulate_devices status --device 2
     simulate_devices load --device 1 --pages 5
     simulate_devices fault --device 1 --fault jam|cover-open|clear|slow|drop
@@ -22,6 +23,12 @@ Usage (``manage.py simulate_devices`` or ``python -m devices.simulator``, same a
 
 The control actions POST JSON to ``http://127.0.0.1:<base-port + device - 1>/_control/...``
 (or ``--control URL``); see :mod:`devices.simulator.control`.
+
+Each device also serves its front panel at ``http://127.0.0.1:<port>/panel/``
+(:mod:`devices.simulator.panel`). Under ``manage.py simulate_devices`` (Django set up) it signs
+users in with the configured directory (LDAP, or the embedded one) and finds scan servers in the
+database; under ``python -m devices.simulator`` it works only with ``SMC_LDAP_*`` set (LDAP only,
+no device-group rule, pass ``--scan-server-url``) and otherwise shows that it is switched off.
 
 Identities are derived from ``seed`` and the device index (uuid5), so a restart keeps every
 device's ``urn:uuid``, name and serial. Ports: ``base_port + index`` (``base_port=0``: each
@@ -48,6 +55,7 @@ from typing import Any
 
 from devices.protocols.discovery_udp import DiscoveryResponder
 from devices.protocols.namespaces import WSD_PORT
+from devices.simulator import panel
 from devices.simulator.device import DEFAULT_RETRIEVE_TIMEOUT, Identity, ScanDevice
 from devices.simulator.server import DeviceServer, ServerOptions
 
@@ -73,6 +81,11 @@ class SimulatorConfig:
     dsd_events: bool = False
     allow_remote_notify: bool = False
     names: tuple[str, ...] = field(default_factory=tuple)
+    # The front panel (devices.simulator.panel): on unless switched off; tokens and URL for pushes.
+    panel: bool = True
+    device_tokens: str = ""
+    scan_server_url: str = ""
+    verify_tls: bool = True
 
 
 @dataclass
@@ -92,6 +105,7 @@ class RunningDevice:
             "device_url": self.server.device_url,
             "scan_url": self.server.scan_url,
             "control_url": self.server.control_url,
+            "panel_url": self.server.base_url + "/panel/",
         }
 
 
@@ -140,6 +154,16 @@ async def start(config: SimulatorConfig) -> Simulation:
                 allow_remote_notify=config.allow_remote_notify,
             )
             server = DeviceServer(device, options)
+            if config.panel:
+                panel.mount(
+                    server,
+                    panel.options_for(
+                        device.identity.endpoint,
+                        tokens_file=config.device_tokens,
+                        scan_server_url=config.scan_server_url,
+                        verify_tls=config.verify_tls,
+                    ),
+                )
             await server.start()
             running = RunningDevice(index, device, server)
             sim.devices.append(running)
@@ -257,7 +281,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pages", type=int, default=1, help="push: sheets to scan; load: sheets to add")
     parser.add_argument("--format", help="push: override the ticket's format (e.g. pdf-a)")
     parser.add_argument(
-        "--insecure", action="store_true", help="push: do not verify the server's certificate"
+        "--insecure",
+        action="store_true",
+        help="push and panel: do not verify the scan server's certificate",
+    )
+    parser.add_argument("--no-panel", action="store_true", help="no front panel at /panel/")
+    parser.add_argument(
+        "--device-tokens",
+        default="",
+        help='panel: JSON file {"<urn:uuid>": "<enrollment token>"} (manage.py demo_setup writes one)',
+    )
+    parser.add_argument(
+        "--scan-server-url",
+        default="",
+        help="panel: push every scan to this WS-DSP URL instead of the PSP's ScanRepository's server",
     )
     parser.add_argument("--destination", help="scan-available: the ClientDisplayName the user picks")
     parser.add_argument(
@@ -283,6 +320,10 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         discovery_interface=args.interface,
         discovery_port=args.discovery_port,
         dsd_events=args.dsd_events,
+        panel=not getattr(args, "no_panel", False),
+        device_tokens=getattr(args, "device_tokens", "") or "",
+        scan_server_url=getattr(args, "scan_server_url", "") or "",
+        verify_tls=not getattr(args, "insecure", False),
     )
 
 

@@ -12,6 +12,7 @@ behaviour is :class:`~devices.simulator.device.ScanDevice`. One server listens o
 ``/scan``                       the hosted scan service: WS-Scan operations, Subscribe, and the
                                 subscription manager (Renew, GetStatus, Unsubscribe)
 ``/_control/…``                 the JSON control API (:mod:`devices.simulator.control`)
+``/panel/…``                    the front panel, when mounted (:mod:`devices.simulator.panel`)
 ==============================  ===============================================================
 
 Hostile input: request bodies are capped (``max_body``, HTTP 413 above it), every byte goes

@@ -7,110 +7,222 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('devices', '0001_initial'),
+        ("devices", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Delivery',
+            name="Delivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('folder', 'Local folder'), ('smb', 'File share (SMB)'), ('email', 'E-mail'), ('webdav', 'SharePoint / WebDAV'), ('http', 'HTTP webhook')], max_length=16)),
-                ('dialect', models.CharField(blank=True, help_text='psp filter dialect this came from', max_length=255)),
-                ('target', models.CharField(help_text='where: folder path, UNC, address list, URL', max_length=2048)),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('sending', 'Sending'), ('delivered', 'Delivered'), ('failed', 'Failed (needs attention)'), ('canceled', 'Canceled')], default='pending', max_length=16)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('filter_state_reason', models.CharField(blank=True, help_text='dsc FilterStateReason', max_length=64)),
-                ('receipt', models.JSONField(blank=True, default=list, help_text='[{name, where, size, sha256, verified}]')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("folder", "Local folder"),
+                            ("smb", "File share (SMB)"),
+                            ("email", "E-mail"),
+                            ("webdav", "SharePoint / WebDAV"),
+                            ("http", "HTTP webhook"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "dialect",
+                    models.CharField(
+                        blank=True, help_text="psp filter dialect this came from", max_length=255
+                    ),
+                ),
+                (
+                    "target",
+                    models.CharField(help_text="where: folder path, UNC, address list, URL", max_length=2048),
+                ),
+                ("position", models.PositiveIntegerField(default=0)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("sending", "Sending"),
+                            ("delivered", "Delivered"),
+                            ("failed", "Failed (needs attention)"),
+                            ("canceled", "Canceled"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                (
+                    "filter_state_reason",
+                    models.CharField(blank=True, help_text="dsc FilterStateReason", max_length=64),
+                ),
+                (
+                    "receipt",
+                    models.JSONField(
+                        blank=True, default=list, help_text="[{name, where, size, sha256, verified}]"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['job', 'position'],
+                "ordering": ["job", "position"],
             },
         ),
         migrations.CreateModel(
-            name='OutputDocument',
+            name="OutputDocument",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=255)),
-                ('path', models.CharField(max_length=1024)),
-                ('content_type', models.CharField(max_length=128)),
-                ('sha256', models.CharField(max_length=64)),
-                ('size', models.PositiveBigIntegerField()),
-                ('pages', models.PositiveIntegerField(default=1)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=255)),
+                ("path", models.CharField(max_length=1024)),
+                ("content_type", models.CharField(max_length=128)),
+                ("sha256", models.CharField(max_length=64)),
+                ("size", models.PositiveBigIntegerField()),
+                ("pages", models.PositiveIntegerField(default=1)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['job', 'name'],
+                "ordering": ["job", "name"],
             },
         ),
         migrations.CreateModel(
-            name='ScanPage',
+            name="ScanPage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('document_id', models.PositiveIntegerField()),
-                ('format', models.CharField(max_length=64)),
-                ('content_type', models.CharField(blank=True, max_length=128)),
-                ('spool_path', models.CharField(max_length=1024)),
-                ('sha256', models.CharField(max_length=64)),
-                ('size', models.PositiveBigIntegerField()),
-                ('width', models.PositiveIntegerField(blank=True, null=True)),
-                ('height', models.PositiveIntegerField(blank=True, null=True)),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("document_id", models.PositiveIntegerField()),
+                ("format", models.CharField(max_length=64)),
+                ("content_type", models.CharField(blank=True, max_length=128)),
+                ("spool_path", models.CharField(max_length=1024)),
+                ("sha256", models.CharField(max_length=64)),
+                ("size", models.PositiveBigIntegerField()),
+                ("width", models.PositiveIntegerField(blank=True, null=True)),
+                ("height", models.PositiveIntegerField(blank=True, null=True)),
+                ("received_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['job', 'document_id'],
+                "ordering": ["job", "document_id"],
             },
         ),
         migrations.CreateModel(
-            name='ScanServer',
+            name="ScanServer",
             fields=[
-                ('guid', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('name', models.CharField(max_length=128, unique=True)),
-                ('fqdn', models.CharField(help_text='host name devices use (psp:ScanRepository)', max_length=255)),
-                ('port', models.PositiveIntegerField(default=5362)),
-                ('use_tls', models.BooleanField(default=True)),
-                ('enabled', models.BooleanField(default=True)),
-                ('description', models.TextField(blank=True)),
-                ('last_seen', models.DateTimeField(blank=True, null=True)),
-                ('state', models.CharField(default='Idle', max_length=16)),
+                (
+                    "guid",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                ("name", models.CharField(max_length=128, unique=True)),
+                (
+                    "fqdn",
+                    models.CharField(help_text="host name devices use (psp:ScanRepository)", max_length=255),
+                ),
+                ("port", models.PositiveIntegerField(default=5362)),
+                ("use_tls", models.BooleanField(default=True)),
+                ("enabled", models.BooleanField(default=True)),
+                ("description", models.TextField(blank=True)),
+                ("last_seen", models.DateTimeField(blank=True, null=True)),
+                ("state", models.CharField(default="Idle", max_length=16)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='ScanJob',
+            name="ScanJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('token', models.UUIDField(default=uuid.uuid4, editable=False, help_text='dsp/dsc JobToken', unique=True)),
-                ('source', models.CharField(choices=[('dsp', 'DSM push (WS-DSP)'), ('wsd', 'WSD scan to computer (WS-Scan pull)')], default='dsp', max_length=8)),
-                ('user_sid', models.CharField(blank=True, max_length=184)),
-                ('user_name', models.CharField(blank=True, max_length=255)),
-                ('psp_identifier', models.CharField(blank=True, max_length=64)),
-                ('psp_display_name', models.CharField(blank=True, max_length=255)),
-                ('instructions_xml', models.TextField(blank=True, help_text='PostScanInstructions as the device sent them')),
-                ('document_root_name', models.CharField(blank=True, max_length=255)),
-                ('state', models.CharField(choices=[('receiving', 'Receiving pages'), ('pending', 'Waiting for processing'), ('processing', 'Processing'), ('needs_attention', 'Needs attention'), ('completed', 'Completed'), ('canceled', 'Canceled'), ('aborted', 'Aborted')], db_index=True, default='receiving', max_length=20)),
-                ('state_reasons', models.JSONField(blank=True, default=list)),
-                ('images_received', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('last_activity_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('ended_at', models.DateTimeField(blank=True, help_text='EndPostScanJob received', null=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('error', models.TextField(blank=True)),
-                ('device', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='scan_jobs', to='devices.device')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "token",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, help_text="dsp/dsc JobToken", unique=True
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("dsp", "DSM push (WS-DSP)"),
+                            ("wsd", "WSD scan to computer (WS-Scan pull)"),
+                        ],
+                        default="dsp",
+                        max_length=8,
+                    ),
+                ),
+                ("user_sid", models.CharField(blank=True, max_length=184)),
+                ("user_name", models.CharField(blank=True, max_length=255)),
+                ("psp_identifier", models.CharField(blank=True, max_length=64)),
+                ("psp_display_name", models.CharField(blank=True, max_length=255)),
+                (
+                    "instructions_xml",
+                    models.TextField(blank=True, help_text="PostScanInstructions as the device sent them"),
+                ),
+                ("document_root_name", models.CharField(blank=True, max_length=255)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("receiving", "Receiving pages"),
+                            ("pending", "Waiting for processing"),
+                            ("processing", "Processing"),
+                            ("needs_attention", "Needs attention"),
+                            ("completed", "Completed"),
+                            ("canceled", "Canceled"),
+                            ("aborted", "Aborted"),
+                        ],
+                        db_index=True,
+                        default="receiving",
+                        max_length=20,
+                    ),
+                ),
+                ("state_reasons", models.JSONField(blank=True, default=list)),
+                ("images_received", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("last_activity_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "ended_at",
+                    models.DateTimeField(blank=True, help_text="EndPostScanJob received", null=True),
+                ),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("error", models.TextField(blank=True)),
+                (
+                    "device",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="scan_jobs",
+                        to="devices.device",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
     ]

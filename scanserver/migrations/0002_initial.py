@@ -5,51 +5,76 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('scanserver', '0001_initial'),
-        ('smc', '0001_initial'),
+        ("scanserver", "0001_initial"),
+        ("smc", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='scanjob',
-            name='process',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='jobs', to='smc.scanprocess'),
+            model_name="scanjob",
+            name="process",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="jobs",
+                to="smc.scanprocess",
+            ),
         ),
         migrations.AddField(
-            model_name='scanjob',
-            name='process_version',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='jobs', to='smc.scanprocessversion'),
+            model_name="scanjob",
+            name="process_version",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="jobs",
+                to="smc.scanprocessversion",
+            ),
         ),
         migrations.AddField(
-            model_name='outputdocument',
-            name='job',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='outputs', to='scanserver.scanjob'),
+            model_name="outputdocument",
+            name="job",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="outputs", to="scanserver.scanjob"
+            ),
         ),
         migrations.AddField(
-            model_name='delivery',
-            name='job',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='scanserver.scanjob'),
+            model_name="delivery",
+            name="job",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="deliveries",
+                to="scanserver.scanjob",
+            ),
         ),
         migrations.AddField(
-            model_name='scanpage',
-            name='job',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pages', to='scanserver.scanjob'),
+            model_name="scanpage",
+            name="job",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="pages", to="scanserver.scanjob"
+            ),
         ),
         migrations.AddField(
-            model_name='scanjob',
-            name='server',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='jobs', to='scanserver.scanserver'),
+            model_name="scanjob",
+            name="server",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="jobs",
+                to="scanserver.scanserver",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='outputdocument',
-            constraint=models.UniqueConstraint(fields=('job', 'name'), name='unique_output_name_per_job'),
+            model_name="outputdocument",
+            constraint=models.UniqueConstraint(fields=("job", "name"), name="unique_output_name_per_job"),
         ),
         migrations.AddConstraint(
-            model_name='scanpage',
-            constraint=models.UniqueConstraint(fields=('job', 'document_id'), name='unique_document_per_job'),
+            model_name="scanpage",
+            constraint=models.UniqueConstraint(fields=("job", "document_id"), name="unique_document_per_job"),
         ),
     ]

@@ -1,0 +1,346 @@
+"""Deliveries of a processed job: planning, sending with retries, and the job's end state.
+
+Filter *i* of the job's ``PostScanInstructions`` is the process destination at position *i*
+(``smc.scanprocesses``): its config and sealed credential come from the published version's
+snapshot (immutable, so a later edit of the process cannot change where an old job goes), else
+from the process. One ``Delivery`` per filter, keyed by ``(job, position=i)``; its ``target``
+is what the device's instructions say (UNCs, site URLs, addresses — a device may change them
+where the process allows, which the scan server already checked), else the destination's config.
+
+ContinueOnError ([MS-BDSRR] §2.2.4.31): when false, filter *i+1* starts only after filter *i*
+delivered, and a filter that failed for good stops the later ones (they stay pending until a
+retry). When true, all filters run independently.
+
+End of a job: all deliveries delivered (or canceled by hand) → ``completed`` (with errors when a
+delivery was canceled after failing, with warnings when the job recorded one); a delivery that
+failed past the retry limit → ``needs_attention`` (``job.hold``), from where
+:func:`retry_job` sends the failed deliveries again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from scanserver import destinations, pipeline
+from scanserver.destinations import Credentials, DeliveryError
+from scanserver.models import Delivery, DeliveryState, JobState, OutputDocument, ScanJob
+from smc.env import Env
+
+log = logging.getLogger(__name__)
+_env = Env()
+
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_BACKOFF = 30  # seconds; attempt n waits base * 2**(n-1)
+
+_DIALECT_KIND = {"fileshare": "smb", "sharepoint": "webdav", "email": "email"}
+
+
+def max_attempts() -> int:
+    value = getattr(settings, "SCANSERVER_DELIVERY_MAX_ATTEMPTS", None)
+    if value is not None:
+        return int(value)
+    return _env.number("SMC_DELIVERY_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS, minimum=1)
+
+
+def backoff_base() -> float:
+    value = getattr(settings, "SCANSERVER_DELIVERY_BACKOFF", None)
+    if value is not None:
+        return float(value)
+    return float(_env.number("SMC_DELIVERY_BACKOFF", DEFAULT_BACKOFF, minimum=0))
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before the next attempt after ``attempts`` failed ones."""
+    return backoff_base() * 2 ** max(0, attempts - 1)
+
+
+# --------------------------------------------------------------------------- destinations
+
+
+@dataclass(frozen=True)
+class DestinationConfig:
+    kind: str
+    config: dict[str, Any]
+    username: str
+    sealed_secret: str
+
+    def credentials(self) -> Credentials:
+        from smc import secretbox
+
+        try:
+            password = secretbox.unseal(self.sealed_secret)
+        except secretbox.SecretUnreadable as exc:
+            raise DeliveryError(str(exc), destinations.INVALID_ARGS, retryable=False) from None
+        return Credentials(self.username, password)
+
+
+def destination_configs(job: ScanJob) -> list[DestinationConfig]:
+    """The job's destinations in filter order: the version snapshot, else the process."""
+    snap: dict[str, Any] = {}
+    if job.process_version is not None:
+        snap = job.process_version.settings_snapshot or {}
+    if isinstance(snap.get("destinations"), list):
+        return [
+            DestinationConfig(
+                str(d.get("kind", "")),
+                dict(d.get("config") or {}),
+                str(d.get("username", "")),
+                str(d.get("secret", "")),
+            )
+            for d in snap["destinations"]
+        ]
+    if job.process is None:
+        return []
+    return [
+        DestinationConfig(d.kind, dict(d.config or {}), d.username, d.secret)
+        for d in job.process.destinations.order_by("position", "pk")
+    ]
+
+
+def _target(kind: str, config: dict[str, Any]) -> str:
+    if kind == "smb":
+        return "; ".join(config.get("uncs") or [])
+    if kind == "webdav":
+        return "; ".join(config.get("site_urls") or [])
+    if kind == "email":
+        text = ", ".join(config.get("addresses") or [])
+        return text + (" + scanning user" if config.get("send_to_scan_user") else "")
+    if kind == "folder":
+        return str(config.get("path", ""))
+    return str(config.get("url", ""))
+
+
+def effective_config(job: ScanJob, position: int) -> tuple[DestinationConfig, str]:
+    """``(destination, dialect)`` for filter ``position``, with the device's instructions applied."""
+    from devices.protocols import psp
+
+    dests = destination_configs(job)
+    if position >= len(dests):
+        raise DeliveryError(
+            "filter %d has no destination in the process (it has %d)" % (position + 1, len(dests)),
+            destinations.INVALID_ARGS,
+            retryable=False,
+        )
+    dest = dests[position]
+    config = dict(dest.config)
+    dialect = ""
+    instructions = pipeline.instructions_of(job)
+    if instructions is not None and position < len(instructions.filters):
+        flt = instructions.filters[position]
+        dialect = flt.dialect
+        values = getattr(flt, "instructions", None)
+        if isinstance(values, psp.FileShareConfig) and dest.kind == "smb":
+            config["uncs"] = list(values.share_uncs)
+        elif isinstance(values, psp.SharePointConfig) and dest.kind == "webdav":
+            config["site_urls"] = list(values.site_urls)
+        elif isinstance(values, psp.EmailConfig) and dest.kind == "email":
+            config["addresses"] = list(values.addresses)
+            if values.send_to_scan_user is not None:
+                config["send_to_scan_user"] = values.send_to_scan_user
+        elif isinstance(values, psp.FileShareConfig | psp.SharePointConfig | psp.EmailConfig):
+            raise DeliveryError(
+                "filter %d (%s) does not match destination kind %s" % (position + 1, flt.dialect, dest.kind),
+                destinations.INVALID_ARGS,
+                retryable=False,
+            )
+    return DestinationConfig(dest.kind, config, dest.username, dest.sealed_secret), dialect
+
+
+def plan_deliveries(job: ScanJob) -> list[Delivery]:
+    """One Delivery per filter (idempotent: rows are keyed by position and never duplicated)."""
+    instructions = pipeline.instructions_of(job)
+    count = len(destination_configs(job))
+    if instructions is not None:
+        count = max(count, len(instructions.filters))
+    if count == 0:
+        raise pipeline.JobRefused("the scan process has no destination")
+    with transaction.atomic():
+        existing = {d.position: d for d in Delivery.objects.filter(job=job).select_for_update()}
+        for position in range(count):
+            if position in existing:
+                continue
+            try:
+                dest, dialect = effective_config(job, position)
+                kind, target = dest.kind, _target(dest.kind, dest.config)
+            except DeliveryError as exc:
+                # Keep the row so the failure is visible and retryable once the process is fixed.
+                kind, target, dialect = "folder", "(unknown: %s)" % exc, ""
+            existing[position] = Delivery.objects.create(
+                job=job, position=position, kind=kind, dialect=dialect, target=target[:2048]
+            )
+    return [existing[p] for p in sorted(existing)]
+
+
+# --------------------------------------------------------------------------- sending
+
+
+def due(job: ScanJob, now: Any = None) -> list[Delivery]:
+    """Pending deliveries of ``job`` that may be sent now (ContinueOnError order respected)."""
+    now = now or timezone.now()
+    ordered = list(Delivery.objects.filter(job=job).order_by("position"))
+    if pipeline.processing_of(job).continue_on_error:
+        candidates = [d for d in ordered if d.state == DeliveryState.PENDING]
+    else:
+        first = next(
+            (d for d in ordered if d.state not in (DeliveryState.DELIVERED, DeliveryState.CANCELED)), None
+        )
+        candidates = [first] if first is not None and first.state == DeliveryState.PENDING else []
+    return [d for d in candidates if d.next_attempt_at is None or d.next_attempt_at <= now]
+
+
+def _claim(delivery_id: int) -> Delivery | None:
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().select_related("job").filter(pk=delivery_id).first()
+        if delivery is None or delivery.state != DeliveryState.PENDING:
+            return None
+        if delivery.job.state != JobState.PROCESSING:
+            return None
+        delivery.start()
+    return delivery
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivery_id: int
+    state: str
+    retry_in: float | None = None  # seconds, when a retry was scheduled
+
+
+def send(delivery_id: int) -> Outcome | None:
+    """One attempt of one delivery. None when it was not pending (someone else has it, or done)."""
+    delivery = _claim(delivery_id)
+    if delivery is None:
+        return None
+    job = delivery.job
+    try:
+        dest, _dialect = effective_config(job, delivery.position)
+        module = destinations.get(dest.kind)
+        outputs = list(OutputDocument.objects.filter(job=job).order_by("name"))
+        if not outputs:
+            raise DeliveryError("the job has no output documents", destinations.UNKNOWN_ERROR)
+        receipts = module.deliver(delivery, outputs, dest.config, dest.credentials())
+    except DeliveryError as exc:
+        return _failed(delivery, str(exc), exc.reason, exc.retryable)
+    except Exception as exc:  # noqa: BLE001 - a bug or an unexpected library error: record it, retry
+        log.exception("delivery %s failed unexpectedly", delivery.pk)
+        return _failed(delivery, "%s: %s" % (type(exc).__name__, exc), destinations.UNKNOWN_ERROR, True)
+    with transaction.atomic():
+        delivery.succeed(receipts)
+        log.info("delivery %s (%s) of job %s delivered", delivery.pk, delivery.kind, job.token)
+    settle(job.pk)
+    return Outcome(delivery.pk, DeliveryState.DELIVERED)
+
+
+def _failed(delivery: Delivery, error: str, reason: str, retryable: bool) -> Outcome:
+    log.warning("delivery %s attempt %d failed: %s (%s)", delivery.pk, delivery.attempts, error, reason)
+    if retryable and delivery.attempts < max_attempts():
+        wait = backoff(delivery.attempts)
+        delivery.retry_later(error, timezone.now() + timedelta(seconds=wait), reason)
+        pipeline.notify(delivery.job)
+        return Outcome(delivery.pk, DeliveryState.PENDING, wait)
+    delivery.give_up(error, reason)
+    settle(delivery.job.pk)
+    return Outcome(delivery.pk, DeliveryState.FAILED)
+
+
+def settle(job_id: int) -> str:
+    """Move the job to its end state when its deliveries allow it; returns the job state."""
+    with transaction.atomic():
+        job = ScanJob.objects.select_for_update().get(pk=job_id)
+        if job.state != JobState.PROCESSING:
+            return job.state
+        deliveries = list(Delivery.objects.filter(job=job).order_by("position"))
+        states = [d.state for d in deliveries]
+        failed = [d for d in deliveries if d.state == DeliveryState.FAILED]
+        continue_on_error = pipeline.processing_of(job).continue_on_error
+        if failed and (
+            not continue_on_error
+            or all(s != DeliveryState.PENDING and s != DeliveryState.SENDING for s in states)
+        ):
+            job.hold("; ".join("filter %d (%s): %s" % (d.position + 1, d.kind, d.last_error) for d in failed))
+            pipeline.notify(job)
+        elif deliveries and all(s in (DeliveryState.DELIVERED, DeliveryState.CANCELED) for s in states):
+            with_errors = any(d.state == DeliveryState.CANCELED and d.last_error for d in deliveries)
+            job.complete(with_errors=with_errors, with_warnings=bool(pipeline.warnings_of(job)))
+            pipeline.notify(job)
+        return job.state
+
+
+def retry_job(job_id: int) -> bool:
+    """An operator's retry of a job that needs attention: failed deliveries become pending with a
+    fresh attempt count and the job goes back to ``pending``. False when the job is not held."""
+    with transaction.atomic():
+        job = ScanJob.objects.select_for_update().get(pk=job_id)
+        if job.state != JobState.NEEDS_ATTENTION:
+            return False
+        for delivery in (
+            Delivery.objects.filter(job=job).select_for_update().filter(state=DeliveryState.FAILED)
+        ):
+            delivery.attempts = 0
+            delivery.retry()
+        warnings = pipeline.warnings_of(job)
+        job.retry()
+        if warnings:  # retry() clears the error; the warnings still apply to the documents
+            for text in warnings:
+                pipeline.add_warning(job, text)
+        pipeline.notify(job)
+    return True
+
+
+def cancel_failed(job_id: int) -> str:
+    """An operator gives up on the failed deliveries: the job completes with errors."""
+    with transaction.atomic():
+        job = ScanJob.objects.select_for_update().get(pk=job_id)
+        for delivery in (
+            Delivery.objects.filter(job=job).select_for_update().filter(state=DeliveryState.FAILED)
+        ):
+            delivery.cancel()
+        if (
+            job.state == JobState.NEEDS_ATTENTION
+            and not Delivery.objects.filter(job=job)
+            .exclude(state__in=(DeliveryState.DELIVERED, DeliveryState.CANCELED))
+            .exists()
+        ):
+            job.complete(with_errors=True, with_warnings=bool(pipeline.warnings_of(job)))
+            pipeline.notify(job)
+        return job.state
+
+
+def recover_stuck(older_than: float) -> list[int]:
+    """Deliveries left ``sending`` by a dead worker for more than ``older_than`` seconds become
+    pending again, due now (re-sending is safe: file destinations recognise their own documents
+    by sha256). Returns their ids."""
+    cutoff = timezone.now() - timedelta(seconds=older_than)
+    ids: list[int] = []
+    for delivery_id in Delivery.objects.filter(
+        state=DeliveryState.SENDING, updated_at__lte=cutoff
+    ).values_list("pk", flat=True):
+        with transaction.atomic():
+            delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
+            if delivery.state != DeliveryState.SENDING:
+                continue
+            log.warning("delivery %s was left sending; it will be sent again", delivery.pk)
+            delivery.retry_later(
+                "the worker stopped during the delivery",
+                timezone.now(),
+                delivery.filter_state_reason or destinations.UNKNOWN_ERROR,
+            )
+        ids.append(delivery_id)
+    return ids
+
+
+def due_everywhere(now: Any = None) -> list[int]:
+    """Ids of every delivery that may be sent now, over all processing jobs."""
+    ids: list[int] = []
+    for job in ScanJob.objects.filter(
+        state=JobState.PROCESSING, deliveries__state=DeliveryState.PENDING
+    ).distinct():
+        ids.extend(d.pk for d in due(job, now))
+    return ids

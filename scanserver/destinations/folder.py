@@ -1,0 +1,173 @@
+"""Local or mounted folder destination.
+
+``config``: ``{"path": "/srv/scans", "subfolder": "optional/relative", "per_user": false}``.
+Every document is written to a temporary file in the target folder, fsync'd, then linked to its
+final name with ``os.link`` — atomic and never overwriting (a name that is taken fails with
+EEXIST and the next `` (n)`` suffix is tried). The target is resolved (symlinks too) and must lie
+under the configured root, so neither a subfolder, a user name nor a document name can lead
+outside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import tempfile
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scanserver.destinations import (
+    ACCESS_DENIED_FILESHARE,
+    INVALID_ARGS,
+    OUT_OF_SPACE_FILESHARE,
+    UNKNOWN_ERROR,
+    Credentials,
+    DeliveryError,
+    Receipt,
+    free_name,
+    receipt,
+    sha256_file,
+)
+from scanserver.pipeline import test_pause
+
+if TYPE_CHECKING:
+    from scanserver.models import Delivery, OutputDocument
+
+log = logging.getLogger(__name__)
+
+
+def _error(exc: OSError, what: str) -> DeliveryError:
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return DeliveryError("%s: permission denied (%s)" % (what, exc), ACCESS_DENIED_FILESHARE)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DeliveryError("%s: out of disk space (%s)" % (what, exc), OUT_OF_SPACE_FILESHARE)
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return DeliveryError("%s: folder not found (%s)" % (what, exc), ACCESS_DENIED_FILESHARE)
+    return DeliveryError("%s: %s" % (what, exc), UNKNOWN_ERROR)
+
+
+def target_dir(config: dict[str, Any], user: str = "") -> tuple[Path, Path]:
+    """``(root, folder)``: the resolved configured root and the folder inside it to write to."""
+    raw = str(config.get("path") or "")
+    if not raw or not os.path.isabs(raw):
+        raise DeliveryError("folder destination needs an absolute 'path'", INVALID_ARGS, retryable=False)
+    root = Path(raw).resolve()
+    folder = root
+    sub = str(config.get("subfolder") or "")
+    if sub:
+        folder = folder / sub
+    if config.get("per_user") and user:
+        from scanserver.naming import sanitize_component
+
+        folder = folder / (sanitize_component(user).strip(". ") or "_")
+    folder = folder.resolve()
+    if not folder.is_relative_to(root):
+        raise DeliveryError(
+            "folder %s lies outside the destination root %s" % (folder, root), INVALID_ARGS, False
+        )
+    return root, folder
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _copy_to_temp(src: Path, folder: Path) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=".opendsm-", suffix=".part", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as out, src.open("rb") as inp:
+            while block := inp.read(1 << 20):
+                out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return Path(tmp)
+
+
+def _place(tmp: Path, folder: Path, root: Path, name: str, sha256: str) -> tuple[Path, bool]:
+    """Link ``tmp`` under the first free name; ``(final, already_there)``."""
+
+    def exists_with(candidate: str) -> str | None:
+        path = folder / candidate
+        if not path.exists():
+            return None
+        try:
+            return sha256_file(path)
+        except OSError:
+            return ""
+
+    for _ in range(100):  # another writer may take a free name between the check and the link
+        chosen, already = free_name(name, exists_with, sha256)
+        final = (folder / chosen).resolve()
+        if final.parent != folder or not final.is_relative_to(root):
+            raise DeliveryError("document name %r leaves the destination folder" % name, INVALID_ARGS, False)
+        if already:
+            return final, True
+        try:
+            os.link(tmp, final)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+                raise
+            # A mounted file system without hard links: fall back to a checked rename.
+            if final.exists():
+                continue
+            os.rename(tmp, final)
+        return final, False
+    raise DeliveryError("no free file name for %s in %s" % (name, folder), UNKNOWN_ERROR)
+
+
+def deliver(
+    delivery: Delivery, outputs: Sequence[OutputDocument], config: dict[str, Any], credentials: Credentials
+) -> list[Receipt]:
+    root, folder = target_dir(config, delivery.job.user_name)
+    receipts: list[Receipt] = []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for output in outputs:
+            test_pause("deliver")
+            tmp = _copy_to_temp(Path(output.path), folder)
+            try:
+                final, already = _place(tmp, folder, root, output.name, output.sha256)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            _fsync_dir(folder)
+            size = final.stat().st_size
+            sha = sha256_file(final)
+            if sha != output.sha256:
+                raise DeliveryError(
+                    "%s was written but reads back with sha256 %s" % (final, sha), UNKNOWN_ERROR
+                )
+            log.info("delivered %s to %s%s", output.name, final, " (already there)" if already else "")
+            receipts.append(receipt(output.name, str(final), size, sha, True))
+    except OSError as exc:
+        raise _error(exc, str(folder)) from exc
+    return receipts
+
+
+def test_write(config: dict[str, Any], credentials: Credentials) -> str:
+    _root, folder = target_dir(config)
+    probe = folder / (".opendsm-test-%s" % uuid.uuid4().hex)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with probe.open("xb") as fh:
+            fh.write(b"OpenDSM destination test\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        probe.unlink()
+    except OSError as exc:
+        raise _error(exc, str(folder)) from exc
+    return "wrote and removed a test file in %s" % folder

@@ -1,0 +1,214 @@
+"""The work behind each WS-DSP operation (device → scan server), as plain synchronous functions.
+
+PROTOCOL.md §5.1 (WDD:distributed-scan-processing-web-service-protocol-summary.md and the
+operation pages it lists). The ASGI endpoint only reads and validates the protocol and calls
+these with the authenticated :class:`Caller`; tests call them directly. Each function either
+returns what the response needs or raises :class:`~devices.protocols.soap.SoapFault`
+(``dsp:InvalidArgs``, ``dsp:ClientErrorJobTokenNotFound``) or :class:`scanserver.access.Refused`.
+Jobs are looked up by token *and* caller: a device sees only the jobs it created, so a guessed
+token gets the same "not found" as a wrong one.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from devices.models import Device
+from devices.protocols import dsp, jobstatus, mtom, psp, soap
+from scanserver import access, events, ingest
+from scanserver.models import JobSource, JobState, ScanJob, ScanServer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the scan server addressed, and the device or console that proved itself."""
+
+    server: ScanServer
+    device: Device | None = None
+    console: bool = False
+    peer: str = ""
+
+
+def invalid_args(reason: str, ns_fault: tuple[str, str] = dsp.FAULT_INVALID_ARGS) -> soap.SoapFault:
+    return soap.SoapFault.sender(ns_fault, reason)
+
+
+def token_not_found(token: str, ns_fault: tuple[str, str] = dsp.FAULT_JOB_TOKEN_NOT_FOUND) -> soap.SoapFault:
+    return soap.SoapFault.sender(ns_fault, "no such job: %s" % token[:80])
+
+
+def find_job(
+    caller: Caller, token: str, *, ns_fault: tuple[str, str] = dsp.FAULT_JOB_TOKEN_NOT_FOUND
+) -> ScanJob:
+    """The caller's job with ``token``; a ClientErrorJobTokenNotFound fault otherwise."""
+    try:
+        parsed = uuid.UUID(token.strip())
+    except ValueError:
+        raise token_not_found(token, ns_fault) from None
+    jobs = ScanJob.objects.filter(token=parsed, server=caller.server)
+    if not caller.console:
+        jobs = jobs.filter(device=caller.device) if caller.device is not None else jobs.none()
+    job = jobs.first()
+    if job is None:
+        raise token_not_found(token, ns_fault)
+    return job
+
+
+def _require_device(caller: Caller) -> Device:
+    if caller.device is None:
+        raise access.not_enrolled(caller.peer)
+    return caller.device
+
+
+# --------------------------------------------------------------------------------------------
+# operations
+
+
+def create_post_scan_job(caller: Caller, req: dsp.CreatePostScanJobRequest) -> ScanJob:
+    """Admit the job (access.admit_create) and create it in ``receiving``."""
+    device = _require_device(caller)
+    admission = access.admit_create(device, caller.server, req)
+    with transaction.atomic():
+        job = ScanJob.objects.create(
+            source=JobSource.DSP,
+            server=caller.server,
+            device=device,
+            user_sid=req.user_identifier,
+            user_name=admission.user_name,
+            process=admission.process,
+            process_version=admission.version,
+            psp_identifier=dsp.format_guid(req.psp_identifier),
+            psp_display_name=admission.process.display_name,
+            instructions_xml=psp.instructions_to_xml(req.instructions).decode(),
+            document_root_name=req.instructions.document_root_name,
+            state_reasons=["None"],
+        )
+        events.job_changed(job)
+    logger.info(
+        "job %s created for %s on %s (process %r)",
+        job.token,
+        job.user_name,
+        device.name,
+        job.psp_display_name,
+    )
+    return job
+
+
+def send_image(caller: Caller, req: dsp.SendImageRequest, part: mtom.SpooledPart) -> ingest.Stored:
+    """Store one document durably; only after this returns may SendImageResponse go out."""
+    try:
+        job = find_job(caller, req.job_token)
+    except soap.SoapFault:
+        part.path.unlink(missing_ok=True)
+        raise
+    try:
+        stored = ingest.store_document(job.pk, req.document.document_id, req.document.format, part)
+    except ingest.DocumentConflict as exc:
+        raise invalid_args(str(exc)) from None
+    except ingest.JobNotReceiving as exc:
+        raise invalid_args(str(exc)) from None
+    if stored.created:
+        job.refresh_from_db()
+        with transaction.atomic():
+            events.job_changed(job)
+    return stored
+
+
+def _queue_processing(job_id: int) -> None:
+    try:
+        from scanserver.tasks import process_job  # type: ignore[attr-defined]
+    except ImportError:
+        logger.warning("scanserver.tasks.process_job is not available; job %s waits in pending", job_id)
+        return
+    try:
+        process_job.delay(job_id)
+    except Exception:  # noqa: BLE001 - the reaper re-queues pending jobs; the device's ack stands
+        logger.exception("could not queue processing of job %s; the reaper will retry", job_id)
+
+
+def end_post_scan_job(caller: Caller, token: str) -> ScanJob:
+    """All documents are here: ``pending``, then queue processing after commit (idempotent)."""
+    job = find_job(caller, token)
+    with transaction.atomic():
+        job = ScanJob.objects.select_for_update().get(pk=job.pk)
+        if job.state != JobState.RECEIVING:
+            if job.state in (JobState.CANCELED, JobState.ABORTED):
+                raise invalid_args("job %s was %s: %s" % (token, job.state, job.error or job.state_reasons))
+            logger.info("job %s: EndPostScanJob repeated, acknowledged again", job.token)
+            return job
+        empty = not job.pages.exists()
+        if empty:
+            job.abort(jobstatus.REASON_SEND_IMAGE_FAILED, "EndPostScanJob arrived before any document")
+        else:
+            job.end_transfer()
+            job_id = job.pk
+            transaction.on_commit(lambda: _queue_processing(job_id))
+        events.job_changed(job)
+    if empty:
+        # Raised after the commit: the aborted state is the record the console shows.
+        raise invalid_args("job %s has no documents; it is aborted" % token)
+    logger.info("job %s: transfer ended with %d documents", job.token, job.images_received)
+    return job
+
+
+def cancel_post_scan_job(
+    caller: Caller, token: str, *, ns_fault: tuple[str, str] = dsp.FAULT_JOB_TOKEN_NOT_FOUND
+) -> ScanJob:
+    """Cancel a job that has not finished (best effort while processing; idempotent)."""
+    job = find_job(caller, token, ns_fault=ns_fault)
+    with transaction.atomic():
+        job = ScanJob.objects.select_for_update().get(pk=job.pk)
+        if job.state == JobState.CANCELED:
+            return job
+        if job.is_terminal:
+            fault = (ns_fault[0], "OperationFailed")
+            raise soap.SoapFault.receiver(fault, "job %s already ended (%s)" % (token, job.state))
+        job.cancel()
+        events.job_changed(job)
+    logger.info("job %s canceled by %s", job.token, "the console" if caller.console else caller.device)
+    return job
+
+
+def job_elements(job: ScanJob, requested: tuple[str, ...], ns: str) -> tuple[jobstatus.ElementData, ...]:
+    """ElementData in request order for JobStatus, JobDescription, Documents (others: Valid=false)."""
+    out = []
+    for name in requested:
+        local = name.rpartition("}")[2]
+        namespace = name[1:].partition("}")[0] if name.startswith("{") else ""
+        content: object
+        if namespace != ns:
+            out.append(jobstatus.ElementData(name=name, valid=False))
+            continue
+        if local == "JobStatus":
+            content = events.job_status(job)
+        elif local == "JobDescription":
+            content = jobstatus.JobDescription(
+                psp_identifier=job.psp_identifier,
+                psp_display_name=job.psp_display_name,
+                user_name=job.user_name,
+            )
+        elif local == "Documents":
+            content = jobstatus.Documents(
+                documents=tuple(
+                    jobstatus.DocumentDescription(document_id=p.document_id, format=p.format or "unknown")
+                    for p in job.pages.order_by("document_id")
+                )
+            )
+        else:
+            out.append(jobstatus.ElementData(name=name, valid=False))
+            continue
+        out.append(jobstatus.ElementData(name=name, valid=True, content=content))
+    return tuple(out)
+
+
+def get_post_scan_job_elements(
+    caller: Caller, req: dsp.GetPostScanJobElementsRequest
+) -> dsp.GetPostScanJobElementsResponse:
+    job = find_job(caller, req.job_token)
+    return dsp.GetPostScanJobElementsResponse(elements=job_elements(job, req.requested, dsp.NS))

@@ -1,0 +1,187 @@
+"""Job events: the console broadcast and the WS-Eventing notifications of the scan server.
+
+:func:`job_changed` is called after every state change of a ``ScanJob`` — by the endpoint, the
+reaper and the pipeline alike. It queues ``smc.status.broadcast("job", ...)`` and, once the
+transaction commits, sends ``PostScanJobStatusEvent`` (and ``PostScanJobEndStateEvent`` for a
+terminal state) in both the WS-DSP form (devices, WDD:postscanjobstatusevent.md) and the WS-DSC
+form (consoles, [MS-BDSRR] §3.2.4.8-9) to the subscribers who asked for that action.
+
+Subscriptions live in memory, one :class:`SubscriptionManager` per scan-server process
+(:func:`manager`): a restart forgets them and subscribers re-subscribe, as WS-Eventing clients
+already must when a subscription ends or expires. A Celery worker has no subscribers of its own,
+so events of the pipeline's changes reach only subscribers of the process that calls
+:func:`job_changed`; the console broadcast works from every process. Notifications go out on a
+short-lived daemon thread so a slow or dead subscriber never delays a device's answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC
+
+from django.db import transaction
+
+from devices.protocols import dsc, dsp, eventing, jobstatus, soap, transport
+from devices.protocols.eventing_source import Subscription, SubscriptionManager
+from devices.protocols.namespaces import ODSM
+from scanserver.models import DSC_JOB_STATE, TERMINAL_JOB_STATES, DeliveryState, JobState, ScanJob
+from smc import status
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_ACTIONS = frozenset(
+    {
+        dsp.PostScanJobStatusEvent.action,
+        dsp.PostScanJobEndStateEvent.action,
+        dsc.PostScanJobStatusEvent.action,
+        dsc.PostScanJobEndStateEvent.action,
+        dsc.RepositoryStatusSummaryEvent.action,
+    }
+)
+NOTIFY_TIMEOUT = 10.0
+
+_FILTER_STATE = {
+    DeliveryState.PENDING: jobstatus.FILTER_STATE_PENDING,
+    DeliveryState.SENDING: jobstatus.FILTER_STATE_PROCESSING,
+    DeliveryState.DELIVERED: jobstatus.FILTER_STATE_COMPLETED_SUCCESSFULLY,
+    DeliveryState.FAILED: jobstatus.FILTER_STATE_COMPLETED_WITH_ERRORS,
+    DeliveryState.CANCELED: jobstatus.FILTER_STATE_CANCELED,
+}
+
+_manager: SubscriptionManager | None = None
+_manager_lock = threading.Lock()
+
+
+def manager(address: str = "") -> SubscriptionManager:
+    """This process's event source state; the first caller names its address (the endpoint URL)."""
+    global _manager
+    with _manager_lock:
+        if _manager is None:
+            _manager = SubscriptionManager(
+                address or "urn:opendsm:scanserver", supported_actions=SUPPORTED_ACTIONS
+            )
+        elif address and _manager.address != address:
+            _manager.address = address
+        return _manager
+
+
+# --------------------------------------------------------------------------------------------
+# job → wire shapes
+
+
+def filter_statuses(job: ScanJob) -> tuple[jobstatus.FilterStatus, ...]:
+    out = []
+    for delivery in job.deliveries.all():
+        reasons = (delivery.filter_state_reason,) if delivery.filter_state_reason else ()
+        out.append(
+            jobstatus.FilterStatus(
+                dialect=delivery.dialect or "%s/filter/%s" % (ODSM, delivery.kind),
+                state=_FILTER_STATE.get(DeliveryState(delivery.state), jobstatus.FILTER_STATE_PENDING),
+                reasons=reasons,
+            )
+        )
+    return tuple(out)
+
+
+def _aware(value):  # type: ignore[no-untyped-def]
+    return value.astimezone(UTC) if value is not None else None
+
+
+def job_status(job: ScanJob) -> jobstatus.JobStatus:
+    return jobstatus.JobStatus(
+        job_token=dsp.format_guid(job.token),
+        state=DSC_JOB_STATE[JobState(job.state)],
+        state_reasons=tuple(job.state_reasons or ("None",)),
+        filter_statuses=filter_statuses(job),
+        images_received=job.images_received,
+        created_time=_aware(job.created_at),
+        completed_time=_aware(job.completed_at),
+    )
+
+
+def end_state(job: ScanJob) -> jobstatus.PostScanJobEndState:
+    return jobstatus.PostScanJobEndState(
+        job_token=dsp.format_guid(job.token),
+        # The schema requires these to be non-empty; a job refused early may not have them.
+        psp_identifier=job.psp_identifier or "-",
+        psp_display_name=job.psp_display_name or "-",
+        user_name=job.user_name or job.user_sid or "-",
+        completed_state=DSC_JOB_STATE[JobState(job.state)],
+        completed_state_reasons=tuple(job.state_reasons or ("None",)),
+        filter_statuses=filter_statuses(job),
+        images_received=job.images_received,
+        completed_time=_aware(job.completed_at),
+    )
+
+
+def event_messages(job: ScanJob) -> list[tuple[str, object]]:
+    """(action, body element) of every event this state of ``job`` produces."""
+    st = job_status(job)
+    out: list[tuple[str, object]] = [
+        (dsp.PostScanJobStatusEvent.action, dsp.to_element(dsp.PostScanJobStatusEvent(status=st))),
+        (dsc.PostScanJobStatusEvent.action, dsc.to_element(dsc.PostScanJobStatusEvent(status=st))),
+    ]
+    if job.state in TERMINAL_JOB_STATES:
+        end = end_state(job)
+        out.append(
+            (dsp.PostScanJobEndStateEvent.action, dsp.to_element(dsp.PostScanJobEndStateEvent(end_state=end)))
+        )
+        out.append(
+            (dsc.PostScanJobEndStateEvent.action, dsc.to_element(dsc.PostScanJobEndStateEvent(end_state=end)))
+        )
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# sending
+
+
+def _deliver(sub: Subscription, action_uri: str, body: object) -> None:
+    data = eventing.build_notification(sub.notify_to, action_uri, body)  # type: ignore[arg-type]
+    try:
+        transport.post_one_way(sub.notify_to.address, data, timeout=NOTIFY_TIMEOUT)
+    except (transport.TransportError, soap.SoapFault) as exc:
+        # WS-Eventing: a source may end a subscription it cannot deliver to.
+        logger.info(
+            "event %s to %s failed (%s); ending the subscription", action_uri, sub.notify_to.address, exc
+        )
+        manager().cancel(sub.id)
+
+
+def notify(messages: list[tuple[str, object]]) -> list[tuple[str, str]]:
+    """Send each message to its subscribers on a background thread; returns (subscription, action) pairs."""
+    mgr = manager()
+    work = [
+        (sub, action_uri, body) for action_uri, body in messages for sub in mgr.subscribers_for(action_uri)
+    ]
+    if work:
+
+        def run() -> None:
+            for sub, action_uri, body in work:
+                _deliver(sub, action_uri, body)
+
+        threading.Thread(target=run, name="scanserver-events", daemon=True).start()
+    return [(sub.id, action_uri) for sub, action_uri, _ in work]
+
+
+def job_changed(job: ScanJob) -> None:
+    """Tell the console and the event subscribers that ``job`` changed (after commit)."""
+    status.broadcast(
+        "job",
+        str(job.pk),
+        job.state,
+        token=str(job.token),
+        images=job.images_received,
+        reasons=list(job.state_reasons or []),
+    )
+    job_id = job.pk
+
+    def send() -> None:
+        if not manager().all():
+            return
+        fresh = ScanJob.objects.filter(pk=job_id).first()
+        if fresh is not None:
+            notify(event_messages(fresh))
+
+    transaction.on_commit(send)

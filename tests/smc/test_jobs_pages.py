@@ -1,0 +1,106 @@
+"""Jobs, devices and scan servers pages over real rows, with the fixed cast of roles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from devices.models import Device
+from scanserver.models import JobState, ScanJob, ScanPage, ScanServer
+
+pytestmark = pytest.mark.django_db
+
+
+def signed_in(name: str) -> Client:
+    client = Client()
+    assert client.login(username=name, password="%s-local-pw1!" % name)
+    return client
+
+
+@pytest.fixture
+def fleet(cast: Any) -> dict[str, Any]:
+    server = ScanServer.objects.create(name="scan01", fqdn="scan01.example.test")
+    device = Device.objects.create(endpoint_reference="urn:uuid:1", name="Floor 2 MFP", model_name="Sim 1000")
+    jobs = []
+    for i in range(30):
+        job = ScanJob.objects.create(
+            server=server,
+            device=device,
+            user_name="user%02d" % i,
+            psp_display_name="Invoices" if i % 2 else "HR",
+        )
+        jobs.append(job)
+    jobs[0].end_transfer()
+    jobs[0].start_processing()
+    jobs[0].hold("SMB share \\\\fs01\\scans refused the login")
+    ScanPage.objects.create(
+        job=jobs[0], document_id=1, format="jfif", spool_path="/x", sha256="a" * 64, size=10
+    )
+    return {"server": server, "device": device, "jobs": jobs}
+
+
+def test_list_paginates_filters_and_searches(fleet: dict[str, Any]) -> None:
+    client = signed_in("auditor")
+    first = client.get("/jobs/")
+    assert first.status_code == 200
+    assert first.content.count(b"/jobs/") >= 25
+    assert b"Page 1 of 2 (30 items)" in first.content
+    held = client.get("/jobs/", {"state": "needs_attention"})
+    assert b"user00" in held.content and b"user01" not in held.content
+    assert b"refused the login" in held.content
+    found = client.get("/jobs/", {"q": "user17"})
+    assert b"user17" in found.content and b"user18" not in found.content
+    fragment = client.get("/jobs/", {"state": "receiving"}, HTTP_HX_REQUEST="true")
+    assert b"<html" not in fragment.content and b"jobs-table" in fragment.content
+
+
+def test_hostile_query_values_are_harmless(fleet: dict[str, Any]) -> None:
+    client = signed_in("operator")
+    for params in ({"state": "'; drop table"}, {"sort": "__class__"}, {"page": "-5"}, {"q": "x" * 10_000}):
+        assert client.get("/jobs/", params).status_code == 200
+    assert client.get("/jobs/not-a-uuid/").status_code == 404
+
+
+def test_detail_shows_pages_and_the_problem(fleet: dict[str, Any]) -> None:
+    job = fleet["jobs"][0]
+    page = signed_in("auditor").get("/jobs/%s/" % job.token)
+    assert page.status_code == 200
+    assert b"Needs attention" in page.content and b"Pending-Held" in page.content
+    assert b"refused the login" in page.content
+    assert b"Cancel job" not in page.content  # auditors are read-only
+
+
+def test_cancel_needs_the_operate_capability_and_a_confirmation(fleet: dict[str, Any]) -> None:
+    job = fleet["jobs"][5]
+    assert signed_in("auditor").post("/jobs/%s/cancel" % job.token).status_code == 403
+    operator = signed_in("operator")
+    ask = operator.post("/jobs/%s/cancel" % job.token)
+    assert ask.status_code == 200 and b"Cancel this job?" in ask.content
+    job.refresh_from_db()
+    assert job.state == JobState.RECEIVING
+    done = operator.post("/jobs/%s/cancel" % job.token, {"confirm": "yes"})
+    assert done.status_code == 302
+    job.refresh_from_db()
+    assert job.state == JobState.CANCELED and job.state_reasons == ["PostScanJobCanceled"]
+    again = operator.post("/jobs/%s/cancel" % job.token, {"confirm": "yes"}, follow=True)
+    assert b"already ended" in again.content
+
+
+def test_devices_and_servers_pages(fleet: dict[str, Any]) -> None:
+    client = signed_in("operator")
+    devices = client.get("/devices/", {"q": "floor"})
+    assert b"Floor 2 MFP" in devices.content
+    assert b"Floor 2 MFP" not in client.get("/devices/", {"q": "nothing"}).content
+    servers = client.get("/scan-servers/")
+    assert b"https://scan01.example.test:5362/ScanServer/" in servers.content
+
+
+def test_dashboard_counts_jobs_and_refreshes_as_a_fragment(fleet: dict[str, Any]) -> None:
+    client = signed_in("auditor")
+    page = client.get("/")
+    assert b"1 job needs attention" in page.content
+    assert b"<strong>29</strong> Receiving pages" in page.content
+    fragment = client.get("/", HTTP_HX_REQUEST="true")
+    assert b"latest-jobs" in fragment.content and b"System health" not in fragment.content
