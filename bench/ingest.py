@@ -1,47 +1,324 @@
-"""Ingest → PDF → folder throughput of the scan server's pipeline (scanserver.pipeline/delivery).
+"""Ingest → spool → PDF → folder, end to end through the real scan server (issue 5).
 
-N simulated devices push M pages each (300 dpi A4 colour JPEG from the simulator's renderer)
-concurrently. The pages go through the spool the way ``scanserver.ingest`` stores them (temp
-file, sha256, fsync, ``os.replace``, a ScanPage row) — NOT through the WS-DSP endpoint over HTTP,
-so no SendImage ack latency is measured — then each job is processed (check, PDF via img2pdf,
-plan) and delivered to a local folder. Separately: the peak RSS of a worker process processing
-one 1,000-page job (and a 100-page one, to show whether memory grows with the job), and img2pdf's
-per-page time on the same pages.
+The scan server runs as it does in production: ``daphne scanserver.asgi:application`` in its own
+process on 127.0.0.1 (plain HTTP via ``SMC_SCANSERVER_ALLOW_PLAIN_HTTP=1``), on a throwaway
+PostgreSQL database ``opendsm_bench_<pid>`` (created, migrated, dropped afterwards) and a throwaway
+data directory. ``manage.py demo_setup`` registers the ScanServer, enrolls the devices (bearer
+tokens) and publishes "Scan to folder" for the user ``demo``. N simulated devices then push M pages
+each concurrently with the WS-DSP protocol modules over ``httpx.AsyncClient`` (CreatePostScanJob,
+one MTOM SendImage per page, EndPostScanJob); the pages are 300 dpi A4 colour JPEGs rendered once
+by ``devices/simulator/pages.py`` and reused, so rendering is not measured.
 
-    .venv/bin/python bench/ingest.py [--devices 8] [--pages 50] [--big 1000]
-        [--out /work/notes/bench-ingest.txt]
+Measured:
 
-Uses a throwaway data directory with SQLite (the embedded default) unless SMC_DATABASE_URL is set.
+* pages/s end to end: from the first CreatePostScanJob to the last job's ``completed_at``, with
+  the tasks either run eagerly inside the scan server (the embedded default, ``eager``) or by a
+  real ``celery -A smc worker`` with 2 processes on Redis (``celery``);
+* SendImage ack latency p50/p99 (client side, per request);
+* the scan server's peak RSS (``VmHWM`` of the daphne process, eager mode, so it includes building
+  the PDF) for one small and one large job, each on a fresh daphne;
+* img2pdf's per-page time on the same pages in the same run.
+
+    .venv/bin/python bench/ingest.py [--devices 8] [--pages 50] [--small 100] [--big 1000]
+        [--modes eager,celery] [--servers 1] [--redis-db 14] [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
+import asyncio
 import os
 import platform
-import resource
+import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+PG = "postgres://postgres@127.0.0.1:5432"
+DB_NAME = "opendsm_bench_%d" % os.getpid()
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("the process exited with %s" % proc.returncode)
+        with socket.socket() as s:
+            s.settimeout(0.2)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError("nothing listens on 127.0.0.1:%d after %.0f s" % (port, timeout))
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its reaped children (``/proc/<pid>/stat``)."""
+    fields = Path("/proc/%d/stat" % pid).read_text().rpartition(")")[2].split()
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def vm_hwm_mib(pid: int) -> float:
+    for line in Path("/proc/%d/status" % pid).read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@contextmanager
+def scan_server(env: dict[str, str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as fh:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "scanserver.asgi:application",
+            ],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=fh,
+        )
+    try:
+        wait_port(port, proc)
+        yield proc
+    finally:
+        stop(proc)
+
+
+@contextmanager
+def celery_worker(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "smc", "worker", "-Q", "ingest,deliver", "-c", "2"]
+            + ["--pool", "prefork", "-l", "warning", "--without-gossip", "--without-mingle"],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=fh,
+        )
+    try:
+        time.sleep(3.0)  # the worker has no port; give it time to connect to the broker
+        if proc.poll() is not None:
+            raise RuntimeError("celery worker exited with %s (see %s)" % (proc.returncode, log))
+        yield proc
+    finally:
+        stop(proc)
+
+
+# --------------------------------------------------------------------------- database
+
+
+def create_db() -> None:
+    import psycopg
+
+    with psycopg.connect(PG + "/postgres", autocommit=True) as conn:
+        conn.execute("CREATE DATABASE %s" % DB_NAME)
+
+
+def drop_db() -> None:
+    import psycopg
+
+    with psycopg.connect(PG + "/postgres", autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % DB_NAME)
+
 
 def setup_django(data_dir: Path) -> None:
-    os.environ.setdefault("SMC_DATA_DIR", str(data_dir))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smc.settings")
+    os.environ["SMC_DATA_DIR"] = str(data_dir)
+    os.environ["SMC_DATABASE_URL"] = "%s/%s" % (PG, DB_NAME)
     os.environ.pop("SMC_REDIS_URL", None)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smc.settings")
     import django
 
     django.setup()
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+
+
+@dataclass(frozen=True)
+class Setup:
+    url: str
+    tokens: list[str]
+    sid: str
+    psp_identifier: uuid.UUID
+    instructions: Any
+    scans: Path
+
+
+def demo(data_dir: Path, port: int, devices: int) -> Setup:
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from devices.protocols import psp
+    from scanserver.models import ScanServer
+    from smc.directory import get_directory
+    from smc.models import ScanProcess
+
+    scans = data_dir / "scans"
+    call_command(
+        "demo_setup",
+        "--scan-server-port",
+        str(port),
+        "--devices",
+        str(devices),
+        "--tokens-file",
+        str(data_dir / "tokens.json"),
+        "--password-file",
+        str(data_dir / "demo-password"),
+        "--scans-dir",
+        str(scans),
+        stdout=StringIO(),
+    )
+    server = ScanServer.objects.get()
+    process = ScanProcess.objects.get(display_name="Scan to folder")
+    assert process.published_version is not None
+    user = get_directory().find_user("demo")
+    assert user is not None
+    tokens = list(json.loads((data_dir / "tokens.json").read_text()).values())
+    published = psp.from_xml(process.published_version.psp_xml)
+    return Setup(server.endpoint_url, tokens, user.sid, process.guid, published.instructions, scans)
+
+
+# --------------------------------------------------------------------------- the devices
+
+
+@dataclass
+class Run:
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    tokens: list[str] = field(default_factory=list)
+
+
+async def push(
+    setup: Setup, token: str, pages: list[bytes], count: int, run: Run, offset: int, url: str
+) -> None:
+    import httpx
+
+    from devices.protocols import dsp, jobstatus, mtom, soap, transport
+
+    def envelope(msg: Any) -> bytes:
+        return soap.build_envelope(soap.Headers(action=msg.action, to=url), dsp.to_element(msg))
+
+    headers = {"Authorization": "Bearer %s" % token}
+    async with httpx.AsyncClient(timeout=600, headers=headers) as client:
+        create = dsp.CreatePostScanJobRequest(
+            user_identifier=setup.sid, psp_identifier=setup.psp_identifier, instructions=setup.instructions
+        )
+        answer = await transport.post_soap_async(url, envelope(create), client=client)
+        assert answer.body is not None
+        created = dsp.from_element(answer.body)
+        assert isinstance(created, dsp.CreatePostScanJobResponse)
+        job = created.job_token
+        run.tokens.append(job)
+        for n in range(count):
+            cid = mtom.new_content_id("doc%d" % (n + 1))
+            send = dsp.SendImageRequest(
+                job_token=job,
+                document=jobstatus.DocumentDescription(document_id=n + 1, format="jfif"),
+                image_href="cid:" + cid,
+            )
+            part = mtom.Attachment(cid, "application/octet-stream", data=pages[(n + offset) % len(pages)])
+            t = time.perf_counter()
+            await transport.post_mtom_async(url, envelope(send), [part], client=client)
+            run.latencies.append(time.perf_counter() - t)
+        end = dsp.EndPostScanJobRequest(job_token=job)
+        await transport.post_soap_async(url, envelope(end), client=client)
+
+
+def wait_done(tokens: list[str], timeout: float) -> tuple[list[str], float]:
+    """(states, latest completed_at as a Unix time) once every job is terminal (bounded wait)."""
+    from django.db import connection
+
+    from scanserver.models import ScanJob
+
+    wanted = [uuid.UUID(t) for t in tokens]
+    terminal = {"completed", "canceled", "aborted", "needs_attention"}
+    deadline = time.monotonic() + timeout
+    rows: list[tuple[str, Any]] = []
+    while time.monotonic() < deadline:
+        rows = list(ScanJob.objects.filter(token__in=wanted).values_list("state", "completed_at"))
+        connection.close()
+        if len(rows) == len(wanted) and all(s in terminal for s, _ in rows):
+            break
+        time.sleep(0.05)
+    done = [c.timestamp() for _, c in rows if c is not None]
+    return sorted({str(s) for s, _ in rows}), max(done) if done else float("nan")
+
+
+def push_all(
+    setup: Setup, pages: list[bytes], devices: int, count: int, timeout: float, ports: list[int] | None = None
+) -> tuple[Run, float, list[str]]:
+    """N devices × ``count`` pages concurrently, device i to ``ports[i % len(ports)]`` (default: the
+    registered endpoint); (run, end-to-end seconds, job states)."""
+    run = Run()
+    base = urlsplit(setup.url)
+    urls = [base._replace(netloc="127.0.0.1:%d" % p).geturl() for p in ports or [base.port or 0]]
+
+    async def main() -> None:
+        results = await asyncio.gather(
+            *(
+                push(setup, setup.tokens[i], pages, count, run, i, urls[i % len(urls)])
+                for i in range(devices)
+            ),
+            return_exceptions=True,
+        )
+        run.errors.extend(repr(r) for r in results if isinstance(r, BaseException))
+
+    start = time.time()
+    asyncio.run(main())
+    states, last = wait_done(run.tokens, timeout)
+    return run, last - start, states
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+# --------------------------------------------------------------------------- main
 
 
 def render_pages(count: int) -> list[bytes]:
@@ -55,147 +332,139 @@ def render_pages(count: int) -> list[bytes]:
     ]
 
 
-def spool_page(job_id: int, document_id: int, data: bytes) -> None:
-    """What scanserver.ingest does with one SendImage part: durable file + row."""
-    from django.conf import settings
+def img2pdf_ms(pages: list[bytes], reps: int = 5) -> float:
+    import io
 
-    from scanserver.models import ScanPage
+    import img2pdf
 
-    folder = Path(settings.SCANSERVER_SPOOL_DIR) / str(job_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / ("%05d.jpg" % document_id)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
-    ScanPage.objects.create(
-        job_id=job_id,
-        document_id=document_id,
-        format="jfif",
-        spool_path=str(final),
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
-    )
-
-
-def make_process(target: Path) -> object:
-    from smc.models import ProcessDestination, ScanProcess
-
-    process = ScanProcess.objects.create(
-        display_name="bench %s" % time.monotonic_ns(), ticket_xml="<t/>", naming_template="{root}-{job}-{seq}"
-    )
-    ProcessDestination.objects.create(process=process, kind="folder", config={"path": str(target)})
-    return process
-
-
-def run_job(process: object, pages: list[bytes], count: int) -> int:
-    from django.db import connection
-
-    from scanserver.models import ScanJob
-
-    job = ScanJob.objects.create(process=process, user_name="bench")
-    for n in range(count):
-        spool_page(job.pk, n + 1, pages[n % len(pages)])
-    job.end_transfer()
-    connection.close()
-    return job.pk
-
-
-def process_and_deliver(job_id: int) -> str:
-    from scanserver import delivery, pipeline
-    from scanserver.models import ScanJob
-
-    pipeline.process(job_id)
-    for item in delivery.due(ScanJob.objects.get(pk=job_id)):
-        delivery.send(item.pk)
-    return ScanJob.objects.get(pk=job_id).state
-
-
-def child_rss(count: int, data_dir: Path, target: Path) -> tuple[float, float, str]:
-    """Process one ``count``-page job in a fresh process; (seconds, peak RSS MiB, state)."""
-    code = (
-        "import sys,time,resource; sys.path.insert(0,%r); import bench.ingest as b; from pathlib import Path;"
-        "b.setup_django(Path(%r)); p=b.render_pages(10); pr=b.make_process(Path(%r));"
-        "j=b.run_job(pr,p,%d); import gc; gc.collect();"
-        "base=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
-        "t=time.monotonic(); s=b.process_and_deliver(j); d=time.monotonic()-t;"
-        "print(d, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024, base/1024, s)"
-    ) % (str(ROOT), str(data_dir), str(target), count)
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ
-    )
-    seconds, peak, _base, state = out.stdout.strip().splitlines()[-1].split()
-    return float(seconds), float(peak), state
+    t = time.perf_counter()
+    for _ in range(reps):
+        out = io.BytesIO()
+        img2pdf.convert(*pages, outputstream=out, rotation=img2pdf.Rotation.ifvalid)
+    return (time.perf_counter() - t) / (reps * len(pages)) * 1000
 
 
 def main() -> None:
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser()
     parser.add_argument("--devices", type=int, default=8)
     parser.add_argument("--pages", type=int, default=50)
+    parser.add_argument("--small", type=int, default=100)
     parser.add_argument("--big", type=int, default=1000)
-    parser.add_argument("--out", default="/work/notes/bench-ingest.txt")
+    parser.add_argument("--modes", default="eager,celery")
+    parser.add_argument("--redis-db", type=int, default=14)
+    parser.add_argument("--servers", type=int, default=1, help="daphne processes for the throughput runs")
+    parser.add_argument("--distinct", type=int, default=8, help="distinct pages rendered")
+    parser.add_argument("--out", default="")
     args = parser.parse_args()
+    modes = [m for m in args.modes.split(",") if m]
 
     data_dir = Path(tempfile.mkdtemp(prefix="opendsm-bench-"))
-    setup_django(data_dir)
-    import img2pdf
+    lines: list[str] = []
+    rows: list[tuple[str, str]] = []
+    create_db()
+    try:
+        setup_django(data_dir)
+        port = free_port()
+        setup = demo(data_dir, port, max(args.devices, 1))
+        pages = render_pages(args.distinct)
+        mean_kib = sum(len(p) for p in pages) / len(pages) / 1024
+        env = dict(os.environ, SMC_SCANSERVER_ALLOW_PLAIN_HTTP="1", PYTHONUNBUFFERED="1")
+        total = args.devices * args.pages
+        for mode in modes:
+            menv = dict(env)
+            if mode == "celery":
+                menv["SMC_REDIS_URL"] = "redis://127.0.0.1:6379/%d" % args.redis_db
+            ports = [port] + [free_port() for _ in range(args.servers - 1)]
+            with ExitStack() as stack:
+                servers = [
+                    stack.enter_context(scan_server(menv, p, data_dir / ("daphne-%s-%d.log" % (mode, p))))
+                    for p in ports
+                ]
+                if mode == "celery":
+                    stack.enter_context(celery_worker(menv, data_dir / "celery.log"))
+                for p in ports:  # warm-up: imports, connections, recovery sweep
+                    push_all(setup, pages, 1, 2, 120, [p])
+                cpu0, own0 = sum(cpu_seconds(d.pid) for d in servers), time.process_time()
+                run, seconds, states = push_all(setup, pages, args.devices, args.pages, 900, ports)
+                cpu = sum(cpu_seconds(d.pid) for d in servers) - cpu0
+                own = time.process_time() - own0
+                rss = max(vm_hwm_mib(d.pid) for d in servers)
+            label = "eager (tasks inside daphne)" if mode == "eager" else "celery worker -c 2 on Redis"
+            if args.servers > 1:
+                label += ", %d daphne processes" % args.servers
+            rows.append(
+                (
+                    "end to end, %s, %d devices × %d pages" % (label, args.devices, args.pages),
+                    "%.1f pages/s (%d pages in %.2f s; jobs %s%s)"
+                    % (
+                        total / seconds,
+                        total,
+                        seconds,
+                        ",".join(states),
+                        "; ERRORS %s" % run.errors[:2] if run.errors else "",
+                    ),
+                )
+            )
+            rows.append(
+                (
+                    "SendImage ack latency, %s" % mode,
+                    "p50 %.1f ms, p99 %.1f ms (%d requests)"
+                    % (
+                        percentile(run.latencies, 0.5) * 1000,
+                        percentile(run.latencies, 0.99) * 1000,
+                        len(run.latencies),
+                    ),
+                )
+            )
+            rows.append(("scan server peak RSS (VmHWM) after that run, %s" % mode, "%.0f MiB" % rss))
+            rows.append(
+                (
+                    "CPU per page, %s" % mode,
+                    "daphne %.1f ms, devices (this process) %.1f ms"
+                    % (cpu / total * 1000, own / total * 1000),
+                )
+            )
+        for count in (args.small, args.big):
+            with scan_server(env, port, data_dir / "daphne-rss.log") as daphne:
+                push_all(setup, pages, 1, 2, 120)
+                base = vm_hwm_mib(daphne.pid)
+                run, seconds, states = push_all(setup, pages, 1, count, 1800)
+                rss = vm_hwm_mib(daphne.pid)
+            rows.append(
+                (
+                    "scan server peak RSS, one %d-page job (eager)" % count,
+                    "%.0f MiB (after warm-up %.0f MiB; %.2f s, %.1f pages/s, %s)"
+                    % (rss, base, seconds, count / seconds, ",".join(states)),
+                )
+            )
+        rows.append(("img2pdf alone, same pages, in memory", "%.2f ms per page" % img2pdf_ms(pages)))
+        lines = [
+            "bench/ingest.py — %s, Python %s, %d CPUs"
+            % (platform.platform(), platform.python_version(), os.cpu_count() or 0),
+            "path: httpx devices → daphne scanserver.asgi (plain HTTP, 127.0.0.1) → spool → PDF → folder;"
+            " PostgreSQL %s" % DB_NAME,
+            "pages: 300 dpi A4 colour JPEG (%d distinct, mean %.0f KiB)" % (len(pages), mean_kib),
+            "",
+        ]
+        width = max(len(k) for k, _ in rows)
+        lines += ["%s  %s" % (k.ljust(width), v) for k, v in rows]
+        lines += ["", "targets: >= 250 pages/s; RSS <= 200 MB flat in job size"]
+    finally:
+        from django.db import connections
 
-    pages = render_pages(20)
-    mean_kb = sum(len(p) for p in pages) / len(pages) / 1024
-    process = make_process(data_dir / "delivered")
-
-    # concurrent ingest into the spool, N devices × M pages
-    t0 = time.monotonic()
-    with ThreadPoolExecutor(args.devices) as pool:
-        job_ids = list(pool.map(lambda _: run_job(process, pages, args.pages), range(args.devices)))
-    ingest_s = time.monotonic() - t0
-    total = args.devices * args.pages
-
-    # processing + delivery of those jobs (one worker process, sequential)
-    t1 = time.monotonic()
-    states = [process_and_deliver(j) for j in job_ids]
-    process_s = time.monotonic() - t1
-
-    # img2pdf alone on the same pages
-    paths = []
-    for i, data in enumerate(pages):
-        p = data_dir / ("img2pdf-%d.jpg" % i)
-        p.write_bytes(data)
-        paths.append(str(p))
-    reps = 5
-    t2 = time.monotonic()
-    for _ in range(reps):
-        img2pdf.convert(*paths)
-    img2pdf_ms = (time.monotonic() - t2) / (reps * len(paths)) * 1000
-
-    small_s, small_rss, small_state = child_rss(100, data_dir, data_dir / "rss-100")
-    big_s, big_rss, big_state = child_rss(args.big, data_dir, data_dir / "rss-big")
-
-    lines = [
-        "bench/ingest.py — %s, Python %s, %d CPUs"
-        % (platform.platform(), platform.python_version(), os.cpu_count() or 0),
-        "path: spool + pipeline functions directly"
-        " (NOT the WS-DSP endpoint: no SendImage ack latency measured)",
-        "pages: 300 dpi A4 colour JPEG from devices/simulator/pages.py, mean %.0f KiB" % mean_kb,
-        "",
-        "ingest into spool (%d devices × %d pages, threads, fsync each): %.1f pages/s (%d pages in %.2f s)"
-        % (args.devices, args.pages, total / ingest_s, total, ingest_s),
-        "check + PDF (img2pdf) + deliver to folder, 1 worker: %.1f pages/s (%d jobs, %.2f s; states %s)"
-        % (total / process_s, len(job_ids), process_s, sorted(set(states))),
-        "end to end (ingest then process), 1 worker: %.1f pages/s" % (total / (ingest_s + process_s)),
-        "img2pdf alone: %.2f ms per page (%d pages × %d reps)" % (img2pdf_ms, len(paths), reps),
-        "worker peak RSS, 100-page job: %.0f MiB (%.2f s, %s)" % (small_rss, small_s, small_state),
-        "worker peak RSS, %d-page job: %.0f MiB (%.2f s, %.1f pages/s, %s)"
-        % (args.big, big_rss, big_s, args.big / big_s, big_state),
-        "targets: >= 250 pages/s; RSS <= 200 MB flat in job size",
-    ]
+        connections.close_all()
+        drop_db()
+        if lines:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        else:
+            print("failed; logs kept in %s" % data_dir, file=sys.stderr)
     text = "\n".join(lines) + "\n"
     print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
-    _ = resource  # imported for the child's code path
+    if args.out:
+        Path(args.out).write_text(text)
 
 
 if __name__ == "__main__":

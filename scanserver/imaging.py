@@ -26,6 +26,7 @@ Every file is written to a temporary name in the target directory, fsync'd and r
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
 import os
@@ -36,7 +37,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 import img2pdf
 from django.conf import settings
@@ -206,7 +207,11 @@ def atomic_output(final: Path) -> Iterator[BinaryIO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    dfd = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY)
+    _fsync_dir(final.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(dfd)
     finally:
@@ -255,31 +260,65 @@ def pdf_sources(pages: Sequence[tuple[Path, PageInfo]]) -> Iterator[str | bytes]
                 yield _png_bytes(img, info.dpi)
 
 
+class _HashingWriter(io.RawIOBase):
+    """A write-only, non-seekable stream that hashes what passes through, so a built document is
+    not read back just to learn its sha256 (img2pdf/pikepdf then write strictly in sequence)."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        super().__init__()
+        self.fh = fh
+        self.digest = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self.digest.update(view)
+        self.fh.write(view)
+        return view.nbytes
+
+
+def _img2pdf(pages: Sequence[tuple[Path, PageInfo]], out: BinaryIO | _HashingWriter) -> None:
+    img2pdf.convert(*list(pdf_sources(pages)), outputstream=out, rotation=img2pdf.Rotation.ifvalid)
+
+
 def write_pdf(pages: Sequence[tuple[Path, PageInfo]], final: Path, chunk: int = PDF_CHUNK_PAGES) -> int:
     """Build one PDF of ``pages`` at ``final``; returns the page count of the PDF."""
+    return build_pdf(pages, final, chunk)[0]
+
+
+def build_pdf(
+    pages: Sequence[tuple[Path, PageInfo]], final: Path, chunk: int = PDF_CHUNK_PAGES
+) -> tuple[int, str]:
+    """Build one PDF of ``pages`` at ``final``; ``(page count, sha256 of the file)``."""
     if not pages:
         raise ValueError("no pages to put in a PDF")
     if len(pages) <= chunk:
         with atomic_output(final) as fh:
-            img2pdf.convert(*list(pdf_sources(pages)), outputstream=fh, rotation=img2pdf.Rotation.ifvalid)
-        return _count_pdf_pages(final)
+            writer = _HashingWriter(fh)
+            _img2pdf(pages, writer)
+        return _count_pdf_pages(final), writer.digest.hexdigest()
     with tempfile.TemporaryDirectory(dir=final.parent, prefix=".chunks-") as tmp:
         parts: list[Path] = []
         for start in range(0, len(pages), chunk):
             part = Path(tmp) / ("%06d.pdf" % start)
             with part.open("wb") as fh:
-                img2pdf.convert(
-                    *list(pdf_sources(pages[start : start + chunk])),
-                    outputstream=fh,
-                    rotation=img2pdf.Rotation.ifvalid,
-                )
+                _img2pdf(pages[start : start + chunk], fh)
             parts.append(part)
         joined = Path(tmp) / "joined.pdf"  # same file system as final: the rename is atomic
         _join(parts, joined)
+        digest = hashlib.sha256()
         with joined.open("rb+") as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
             os.fsync(fh.fileno())
         os.replace(joined, final)
-    return _count_pdf_pages(final)
+    _fsync_dir(final.parent)
+    return _count_pdf_pages(final), digest.hexdigest()
 
 
 def _join(parts: Sequence[Path], out: Path) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Subquery
 from django.utils import timezone
 
 from devices.protocols import mtom
@@ -101,32 +102,34 @@ def store_document(job_id: int, document_id: int, fmt: str, part: mtom.SpooledPa
 
 
 def _store(job_id: int, document_id: int, fmt: str, part: mtom.SpooledPart) -> Stored:
-    job = ScanJob.objects.get(pk=job_id)
-    existing = ScanPage.objects.filter(job=job, document_id=document_id).first()
-    if existing is not None:
-        if existing.sha256 == part.sha256:
-            logger.info(
-                "job %s: document %d resent with the same bytes, acknowledged again", job.token, document_id
-            )
-            return Stored(existing, False)
-        raise DocumentConflict(
-            "DocumentId %d was already received with sha256 %s; this one has %s"
-            % (document_id, existing.sha256, part.sha256)
-        )
-    if job.state != JobState.RECEIVING:
-        raise JobNotReceiving("job %s is %s and takes no more documents" % (job.token, job.state))
-    directory = job_dir(job)
-    _ensure_dir(directory)
-    final = directory / ("%d.%s" % (document_id, extension_for(fmt)))
-    os.replace(part.path, final)
-    _fsync_dir(directory)
+    # One transaction with the job row locked: the resend check, the state check, the rename and
+    # the row (fewer round trips per page than separate look-ups; the order of the durable steps
+    # — file renamed and directory fsync'd, then the row committed — is unchanged).
     try:
         with transaction.atomic():
-            locked = ScanJob.objects.select_for_update().get(pk=job.pk)
-            if locked.state != JobState.RECEIVING:
-                raise JobNotReceiving("job %s is %s and takes no more documents" % (job.token, locked.state))
+            job = ScanJob.objects.select_for_update().get(pk=job_id)
+            existing = ScanPage.objects.filter(job=job, document_id=document_id).first()
+            if existing is not None:
+                if existing.sha256 == part.sha256:
+                    logger.info(
+                        "job %s: document %d resent with the same bytes, acknowledged again",
+                        job.token,
+                        document_id,
+                    )
+                    return Stored(existing, False)
+                raise DocumentConflict(
+                    "DocumentId %d was already received with sha256 %s; this one has %s"
+                    % (document_id, existing.sha256, part.sha256)
+                )
+            if job.state != JobState.RECEIVING:
+                raise JobNotReceiving("job %s is %s and takes no more documents" % (job.token, job.state))
+            directory = job_dir(job)
+            _ensure_dir(directory)
+            final = directory / ("%d.%s" % (document_id, extension_for(fmt)))
+            os.replace(part.path, final)
+            _fsync_dir(directory)
             page = ScanPage.objects.create(
-                job=locked,
+                job=job,
                 document_id=document_id,
                 format=fmt[:64],
                 content_type=part.content_type[:128],
@@ -134,12 +137,15 @@ def _store(job_id: int, document_id: int, fmt: str, part: mtom.SpooledPart) -> S
                 sha256=part.sha256,
                 size=part.size,
             )
-            ScanJob.objects.filter(pk=locked.pk).update(
-                images_received=ScanPage.objects.filter(job=locked).count(), last_activity_at=timezone.now()
+            ScanJob.objects.filter(pk=job.pk).update(
+                images_received=Subquery(
+                    ScanPage.objects.filter(job=job).values("job").annotate(n=Count("pk")).values("n")
+                ),
+                last_activity_at=timezone.now(),
             )
     except IntegrityError:
         # Two resends of one document raced; the winner's row decides.
-        winner = ScanPage.objects.get(job=job, document_id=document_id)
+        winner = ScanPage.objects.get(job_id=job_id, document_id=document_id)
         if winner.sha256 != part.sha256:
             raise DocumentConflict(
                 "DocumentId %d was received twice with different bytes" % document_id

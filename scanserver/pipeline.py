@@ -258,21 +258,21 @@ def _existing_ok(row: OutputDocument) -> bool:
     return path.is_file() and path.stat().st_size == row.size
 
 
-def _build_one(job: ScanJob, proc: Processing, plan: PlannedOutput, final: Path) -> int:
-    """Write ``plan`` to ``final`` (atomically); returns its page count."""
+def _build_one(job: ScanJob, proc: Processing, plan: PlannedOutput, final: Path) -> tuple[int, str | None]:
+    """Write ``plan`` to ``final`` (atomically); ``(page count, sha256 when known from the write)``."""
     for _ in plan.pages:
         test_pause("build")
     if plan.kind in ("jpeg", "png"):
         path, info = plan.pages[0]
         imaging.write_page_image(path, info, plan.kind, final, plan.frame)
-        return 1
+        return 1, None
     if plan.kind == "tiff":
         if proc.ocr:
             add_warning(job, "OCR applies to PDF output only; the TIFF has no text layer")
-        return imaging.write_tiff(plan.pages, final)
+        return imaging.write_tiff(plan.pages, final), None
     want_pdfa = plan.kind == "pdfa"
     if not (proc.ocr or want_pdfa):
-        return imaging.write_pdf(plan.pages, final)
+        return imaging.build_pdf(plan.pages, final)
     with tempfile.TemporaryDirectory(dir=final.parent, prefix=".build-") as tmp:
         plain = Path(tmp) / "plain.pdf"
         count = imaging.write_pdf(plan.pages, plain)
@@ -288,7 +288,7 @@ def _build_one(job: ScanJob, proc: Processing, plan: PlannedOutput, final: Path)
             done = plain
         with done.open("rb") as src, imaging.atomic_output(final) as fh:
             shutil.copyfileobj(src, fh, 1 << 20)
-    return count
+    return count, None
 
 
 def build_outputs(job: ScanJob, checked: Sequence[tuple[ScanPage, imaging.PageInfo]]) -> list[OutputDocument]:
@@ -306,9 +306,9 @@ def build_outputs(job: ScanJob, checked: Sequence[tuple[ScanPage, imaging.PageIn
         final = folder / plan.name
         if final.resolve().parent != folder.resolve():  # names are single components; belt and braces
             raise JobRefused("output name %r leaves the output folder" % plan.name)
-        count = _build_one(job, proc, plan, final)
+        count, digest = _build_one(job, proc, plan, final)
         size = final.stat().st_size
-        digest = sha256_file(final)
+        digest = digest or sha256_file(final)
         row, _ = OutputDocument.objects.update_or_create(
             job=job,
             name=plan.name,

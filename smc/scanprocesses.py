@@ -726,20 +726,25 @@ def diff(version_a: ScanProcessVersion, version_b: ScanProcessVersion) -> list[D
 
 @dataclass(frozen=True)
 class Drift:
-    status: str  # in_sync | missing | changed | unreadable | unexpected | not_published
+    status: str  # in_sync | missing | changed | unreadable | unexpected | unreachable | not_published
     message: str
     lines: tuple[DiffLine, ...] = ()
 
     @property
     def drifted(self) -> bool:
-        return self.status not in ("in_sync", "not_published")
+        # "unreachable" is not drift: nothing is known about the directory's copy.
+        return self.status not in ("in_sync", "not_published", "unreachable")
 
 
 def drift(process: ScanProcess) -> Drift:
     """Compare the directory's copy with the last published version."""
-    from smc.directory import get_directory
+    from smc.directory import DirectoryError, get_directory, normalize_group_id
 
-    copy = get_directory().read_published(str(process.guid))
+    try:
+        copy = get_directory().read_published(str(process.guid))
+    except DirectoryError as exc:
+        log.warning("drift of %s not checked: %s", process.guid, exc)
+        return Drift("unreachable", "Directory unreachable: %s" % exc)
     version = process.published_version if process.state == ProcessState.PUBLISHED else None
     if version is None:
         if copy is not None:
@@ -757,7 +762,10 @@ def drift(process: ScanProcess) -> Drift:
         differences.append("scan process XML")
     if copy.display_name != version.settings_snapshot.get("display_name", process.display_name):
         differences.append("display name")
-    if sorted(copy.allowed_groups) != sorted(version.settings_snapshot.get("allowed_groups", [])):
+    # The directory hands back DNs in its own case and spacing (AD does): compare normalized.
+    theirs_groups = {normalize_group_id(g) for g in copy.allowed_groups}
+    ours_groups = {normalize_group_id(g) for g in version.settings_snapshot.get("allowed_groups", [])}
+    if theirs_groups != ours_groups:
         differences.append("allowed groups")
     if differences:
         return Drift("changed", "The directory's copy differs in: %s." % ", ".join(differences), lines)

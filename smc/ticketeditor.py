@@ -7,13 +7,24 @@ spec allows. Each device that lacks a chosen setting gets a warning from
 ``wsscan.validation.ticket_problems``. The dry run sends ``ValidateScanTicket``
 (WDD:validatescanticketrequest.md) to every device and reports each answer; an unreachable or
 misbehaving device is a row that says so.
+
+The dry run also tries every destination (issue 5 §4): ``test_write`` of its
+``scanserver.destinations`` module writes and removes a test file (or sends a test message) with
+the destination's stored credential, each in its own thread and bounded by
+``DESTINATION_TEST_TIMEOUT``; a failure is a row with its dsc ``FilterStateReason``
+([MS-BDSRR] §2.2.5.7), never an exception. Limitation: the console runs these writes in its own
+process, so they prove what *this* host can reach with the stored credential. In a split
+deployment the scan server (which does the real deliveries, from its own network position and
+identity) should run them; until it offers that, a green row here is strong evidence, not proof.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 
@@ -25,10 +36,12 @@ from devices.protocols.wsscan import messages as m
 from devices.protocols.wsscan import ticket as tk
 from devices.protocols.wsscan.elements import ScannerConfiguration
 from devices.protocols.wsscan.validation import ticket_problems
+from smc.models import ProcessDestination
 
 log = logging.getLogger(__name__)
 
 DRY_RUN_TIMEOUT = 8.0
+DESTINATION_TEST_TIMEOUT = 30.0  # seconds for all destinations together (they run in parallel)
 COMMON_RESOLUTIONS: tuple[int, ...] = (75, 100, 150, 200, 300, 400, 600, 1200)
 
 
@@ -176,3 +189,119 @@ def _validate_on(device: Device, ticket: tk.ScanTicket) -> DryRunRow:
 
 def dry_run(ticket: tk.ScanTicket, devices: Sequence[Device]) -> list[DryRunRow]:
     return [_validate_on(d, ticket) for d in devices]
+
+
+# --------------------------------------------------------------------------- destinations
+
+
+@dataclass(frozen=True)
+class DestinationTestRow:
+    """One destination's test write: ``ok`` with what was written and removed, or the error and
+    its dsc ``FilterStateReason`` (``reason``)."""
+
+    position: int
+    kind: str
+    label: str
+    ok: bool
+    message: str
+    reason: str = ""
+
+
+def destination_label(dest: ProcessDestination) -> str:
+    c = dest.config or {}
+    if dest.kind == "smb":
+        target = ", ".join(str(u) for u in c.get("uncs") or [])
+    elif dest.kind == "webdav":
+        target = ", ".join(str(u) for u in c.get("site_urls") or [])
+    elif dest.kind == "email":
+        target = ", ".join(str(a) for a in c.get("addresses") or []) or "(scanning user only)"
+    elif dest.kind == "folder":
+        target = str(c.get("path", ""))
+    else:
+        target = str(c.get("url", ""))
+    return "%s: %s" % (dest.get_kind_display(), target)
+
+
+def _test_one(kind: str, config: dict[str, Any], username: str, sealed: str) -> tuple[bool, str, str]:
+    """``(ok, message, reason)``; runs in a worker thread, so it touches no database row."""
+    from scanserver import destinations
+    from smc import secretbox
+
+    try:
+        try:
+            password = secretbox.unseal(sealed)
+        except secretbox.SecretUnreadable as exc:
+            raise destinations.DeliveryError(str(exc), destinations.INVALID_ARGS, False) from None
+        module = destinations.get(kind)
+        text = module.test_write(config, destinations.Credentials(username, password))
+    except destinations.DeliveryError as exc:
+        return False, str(exc), exc.reason
+    except Exception as exc:  # noqa: BLE001 - a library surprise is a red row, never a 500
+        log.warning("destination test (%s) failed unexpectedly", kind, exc_info=True)
+        return False, "%s: %s" % (type(exc).__name__, exc), destinations.UNKNOWN_ERROR
+    return True, text, ""
+
+
+def _forget_smb_sessions(config: dict[str, Any]) -> None:
+    """Close smbclient's cached connection to every server of ``config`` (see try_destinations)."""
+    import smbclient
+
+    from scanserver.destinations import DeliveryError
+    from scanserver.destinations.smb import split_unc
+
+    port = int(config.get("port") or 445)
+    for unc in config.get("uncs") or []:
+        try:
+            server = split_unc(str(unc))[0]
+            smbclient.delete_session(server, port=port)
+        except (DeliveryError, Exception) as exc:  # noqa: BLE001 - bad UNC, no session: the test write decides
+            log.debug("closing the SMB session for %s failed: %s", unc, exc)
+
+
+def try_destinations(
+    dests: Iterable[ProcessDestination], timeout: float | None = None
+) -> list[DestinationTestRow]:
+    """Try every destination once (test write and removal, or a test message), in parallel; a
+    destination that has not answered within ``timeout`` seconds is a row that says so (its
+    thread is left to finish on its own: the destinations' own connect timeouts end it).
+
+    SMB destinations take turns in one lane, each starting from a fresh connection: smbclient
+    keeps one process-wide connection per server and re-uses a session by *username* alone, so a
+    wrong password tried after a good one would pass on the cached session, and two sessions set
+    up at once on one connection break each other. (In the embedded single-process deployment this
+    also drops a connection a delivery to the same server may be using; that delivery is retried.)
+    """
+    from scanserver import destinations
+
+    rows = list(dests)
+    if not rows:
+        return []
+    limit = DESTINATION_TEST_TIMEOUT if timeout is None else timeout
+    jobs = [(d.kind, dict(d.config or {}), d.username, d.secret) for d in rows]
+    lanes: list[list[int]] = [[i for i, d in enumerate(rows) if d.kind == "smb"]]
+    lanes += [[i] for i, d in enumerate(rows) if d.kind != "smb"]
+    lanes = [lane for lane in lanes if lane]
+    results: dict[int, tuple[bool, str, str]] = {}
+
+    def run(lane: list[int]) -> None:
+        for i in lane:
+            if jobs[i][0] == "smb":
+                _forget_smb_sessions(jobs[i][1])
+            results[i] = _test_one(*jobs[i])
+            if jobs[i][0] == "smb":
+                _forget_smb_sessions(jobs[i][1])
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(8, len(lanes)), thread_name_prefix="dry-run")
+    try:
+        concurrent.futures.wait([pool.submit(run, lane) for lane in lanes], timeout=limit)
+        out = []
+        for i, dest in enumerate(rows):
+            ok, message, reason = results.get(
+                i, (False, "no answer within %g s" % limit, destinations.UNKNOWN_ERROR)
+            )
+            out.append(
+                DestinationTestRow(dest.position, dest.kind, destination_label(dest), ok, message, reason)
+            )
+        return out
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)

@@ -32,6 +32,7 @@ from smc.forms_processes import (
     TicketForm,
     size_text,
 )
+from smc.forms_ticket import MUST_HONOR
 from smc.models import DEFAULT_NAMING_TEMPLATE, OutputFormat, ProcessState, ScanProcess, ScanProcessVersion
 from smc.roles import requires
 
@@ -137,7 +138,6 @@ def _ticket_summary(process: ScanProcess) -> list[tuple[str, str]]:
         ("input_source", "Input source"),
         ("content_type", "Content type"),
         ("front_color", "Colour (front)"),
-        ("back_color", "Colour (back)"),
         ("resolution", "Resolution (dpi)"),
         ("rotation", "Rotation"),
         ("exposure_mode", "Exposure"),
@@ -151,6 +151,17 @@ def _ticket_summary(process: ScanProcess) -> list[tuple[str, str]]:
             rows.append(("Input size", size_text(size.width, size.height)))
         elif dp.input_size.document_size_auto_detect:
             rows.append(("Input size", "auto-detect"))
+    if initial.get("input_source") == "ADFDuplex":
+        if initial.get("back_same"):
+            rows.append(("Back side", "same as front"))
+        else:
+            own = [
+                str(initial[k]) for k in ("back_color", "back_resolution") if initial.get(k) not in (None, "")
+            ]
+            rows.append(("Back side", ", ".join(own) or "device defaults"))
+    honoured = [path for key, path in MUST_HONOR.items() if initial.get("mh_" + key)]
+    if honoured:
+        rows.append(("MustHonor", ", ".join(honoured)))
     return rows
 
 
@@ -506,6 +517,8 @@ def process_import(request: HttpRequest) -> HttpResponse:
 @require_POST
 @requires("manage")
 def process_dry_run(request: HttpRequest, guid: str) -> HttpResponse:
+    """ValidateScanTicket on every device of the process, then a test write (and removal) or
+    test message per destination; every failure is a row, never an error page."""
     process = _process(guid)
     devices = ticketeditor.devices_for(process.allowed_device_groups.values_list("pk", flat=True))
     rows: list[ticketeditor.DryRunRow] = []
@@ -514,10 +527,19 @@ def process_dry_run(request: HttpRequest, guid: str) -> HttpResponse:
         rows = ticketeditor.dry_run(scanprocesses.ticket_of(process), devices)
     except scanprocesses.ProcessError as exc:
         error = str(exc)
+    # Each destination once, with its stored credential, from this process (see the
+    # limitation in smc.ticketeditor: in a split deployment the scan server should do this).
+    destination_rows = ticketeditor.try_destinations(process.destinations.order_by("position", "pk"))
     return render(
         request,
         "smc/processes/dry_run.html",
-        {"process": process, "rows": rows, "error": error, "devices": devices},
+        {
+            "process": process,
+            "rows": rows,
+            "error": error,
+            "devices": devices,
+            "destination_rows": destination_rows,
+        },
     )
 
 
@@ -525,10 +547,14 @@ def process_dry_run(request: HttpRequest, guid: str) -> HttpResponse:
 @requires("manage")
 def process_adopt_directory(request: HttpRequest, guid: str) -> HttpResponse:
     """Drift: take the directory's copy as a new edit of the process (credentials kept by position)."""
-    from smc.directory import get_directory
+    from smc.directory import DirectoryError, get_directory
 
     process = _process(guid)
-    copy = get_directory().read_published(str(process.guid))
+    try:
+        copy = get_directory().read_published(str(process.guid))
+    except DirectoryError as exc:
+        messages.error(request, "Directory unreachable: %s" % exc)
+        return redirect("process_detail", guid=process.guid)
     if copy is None:
         messages.error(request, "The directory holds no copy to import.")
         return redirect("process_detail", guid=process.guid)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import logging
+import threading
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -72,15 +73,32 @@ def _error(exc: Exception, where: str) -> DeliveryError:
     return DeliveryError(text, UNKNOWN_ERROR)
 
 
+# smbclient's default connection cache is keyed by server and user name only, so a session made
+# with one password would serve a later call with another (a wrong password would "work", and two
+# processes with the same user but different passwords would share a login). Each credential
+# gets its own cache instead.
+_CACHES: dict[tuple[str, int, str, str], dict[str, Any]] = {}
+_CACHES_LOCK = threading.Lock()
+
+
+def _cache_for(server: str, port: int, credentials: Credentials) -> dict[str, Any]:
+    secret = hashlib.sha256((credentials.password or "").encode()).hexdigest()
+    key = (server.lower(), port, credentials.username or "", secret)
+    with _CACHES_LOCK:
+        return _CACHES.setdefault(key, {})
+
+
 class _Share:
     def __init__(self, unc: str, port: int, credentials: Credentials) -> None:
         self.server, self.share, self.folders = split_unc(unc)
         self.port = port
+        self.cache = _cache_for(self.server, port, credentials)
         self.kwargs: dict[str, Any] = {
             "port": port,
             "username": credentials.username or None,
             "password": credentials.password or None,
             "connection_timeout": CONNECT_TIMEOUT,
+            "connection_cache": self.cache,
         }
 
     def path(self, *names: str) -> str:
@@ -93,6 +111,7 @@ class _Share:
             password=self.kwargs["password"],
             port=self.port,
             connection_timeout=CONNECT_TIMEOUT,
+            connection_cache=self.cache,
         )
 
     def ensure_folder(self) -> None:
@@ -181,10 +200,10 @@ def deliver(
 def _forget(share: _Share) -> None:
     """Drop cached connections so the next attempt reconnects (the server may have restarted)."""
     try:
-        smbclient.delete_session(share.server, port=share.port)
+        smbclient.delete_session(share.server, port=share.port, connection_cache=share.cache)
     except Exception:  # noqa: BLE001 - nothing to drop
         pass
-    smbclient.reset_connection_cache()
+    smbclient.reset_connection_cache(connection_cache=share.cache)
 
 
 def test_write(config: dict[str, Any], credentials: Credentials) -> str:

@@ -257,3 +257,14 @@ def test_webhook_without_token_is_refused(eager: None) -> None:
     (d,) = job.deliveries.all()
     assert d.state == DeliveryState.FAILED and "401" in d.last_error
     assert httpx  # the client library the destination uses
+
+
+def test_smb_wrong_password_after_a_good_one_is_still_refused(samba: servers.Smbd) -> None:
+    """smbclient's default cache keys sessions by server and user name only; ours is per credential."""
+    config = {"uncs": [samba.unc], "port": samba.port}
+    assert "wrote and removed" in smb_dest.test_write(
+        config, Credentials(servers.SMB_USER, servers.SMB_PASSWORD)
+    )
+    with pytest.raises(DeliveryError) as refused:
+        smb_dest.test_write(config, Credentials(servers.SMB_USER, "wrong-" + servers.SMB_PASSWORD))
+    assert refused.value.reason == "FileShareAccessDenied"
