@@ -128,7 +128,11 @@ class Subscription(models.Model):
 
 
 class DeviceEvent(models.Model):
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="events")
+    """Something a device did or was refused. ``device`` is empty for a caller that could not be
+    identified (no or unknown credential); ``peer`` is the address the request came from."""
+
+    device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    peer = models.CharField(max_length=128, blank=True)
     at = models.DateTimeField(default=timezone.now, db_index=True)
     kind = models.CharField(max_length=64)
     detail = models.JSONField(default=dict, blank=True)

@@ -197,17 +197,19 @@ def admit_create(device: Device, server: ScanServer, req: dsp.CreatePostScanJobR
     return Admission(process=process, version=version, published=published, user_name=user.username)
 
 
-def record_refusal(device: Device | None, exc: Refused, operation: str) -> None:
-    """The log line and the console record of a refused call."""
+def record_refusal(device: Device | None, exc: Refused, operation: str, peer: str = "") -> None:
+    """The log line and the console record of a refused call (also for callers that could not
+    be identified: those are listed on the Devices page as "unknown caller")."""
     logger.warning(
-        "refused %s from %s: %s",
+        "refused %s from %s (%s): %s",
         operation,
         device.name if device is not None else "unknown caller",
+        peer or "?",
         exc.fault.reason,
     )
-    if device is not None:
-        DeviceEvent.objects.create(
-            device=device,
-            kind=exc.kind,
-            detail={"operation": operation, "reason": exc.fault.reason, **exc.detail},
-        )
+    DeviceEvent.objects.create(
+        device=device,
+        peer=peer[:128],
+        kind=exc.kind,
+        detail={"operation": operation, "reason": exc.fault.reason, **exc.detail},
+    )

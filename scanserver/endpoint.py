@@ -198,7 +198,8 @@ def _wrap_refusals(handler: soap.Handler) -> soap.Handler:
             return handler(envelope)
         except access.Refused as exc:
             call = current()
-            access.record_refusal(call.caller.device, exc, envelope.headers.action.rpartition("/")[2])
+            operation = envelope.headers.action.rpartition("/")[2]
+            access.record_refusal(call.caller.device, exc, operation, call.caller.peer)
             raise exc.fault from None
 
     return wrapped
@@ -259,7 +260,7 @@ def answer(call: Call, envelope: soap.Envelope) -> tuple[int, bytes]:
         _authorise(call, envelope.headers.action)
     except access.Refused as exc:
         access.record_refusal(
-            call.caller.device, exc, envelope.headers.action.rpartition("/")[2] or "request"
+            call.caller.device, exc, envelope.headers.action.rpartition("/")[2] or "request", call.caller.peer
         )
         return exc.fault.http_status, soap.build_fault(exc.fault, relates)
     events.manager(call.endpoint_url)

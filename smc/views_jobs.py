@@ -19,13 +19,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from devices.models import Device
+from devices.models import Device, DeviceEvent
 from scanserver.models import IllegalTransition, JobState, ScanJob, ScanServer
 from smc.roles import requires
 
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 25
+# DeviceEvent kinds the scan server writes when it refuses a request (scanserver.access).
+REFUSAL_KINDS = ("device_unknown", "scan_refused", "console_refused")
 SORTS = {
     "newest": "-created_at",
     "oldest": "created_at",
@@ -142,8 +144,31 @@ def devices(request: HttpRequest) -> HttpResponse:
             Q(name__icontains=query) | Q(model_name__icontains=query) | Q(serial_number__icontains=query)
         )
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"page": page, "q": query, "query": urlencode({"q": query}) if query else ""}
+    refusals = DeviceEvent.objects.select_related("device").filter(kind__in=REFUSAL_KINDS)[:15]
+    context = {
+        "page": page,
+        "q": query,
+        "query": urlencode({"q": query}) if query else "",
+        "refusals": refusals,
+    }
     return render(request, "smc/fleet/devices.html", context)
+
+
+@requires("view")
+def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    device = get_object_or_404(Device.objects.select_related("group", "scan_server"), pk=pk)
+    events = Paginator(device.events.all(), PAGE_SIZE).get_page(request.GET.get("page"))
+    jobs = device.scan_jobs.select_related("process").order_by("-created_at")[:10]
+    context = {"device": device, "page": events, "jobs": jobs, "query": ""}
+    return render(request, "smc/fleet/device.html", context)
+
+
+@requires("view")
+def refusals(request: HttpRequest) -> HttpResponse:
+    """Every refused scan-server request, newest first, including callers that were not identified."""
+    rows = DeviceEvent.objects.select_related("device").filter(kind__in=REFUSAL_KINDS)
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "smc/fleet/refusals.html", {"page": page, "query": ""})
 
 
 @requires("view")

@@ -76,6 +76,9 @@ def test_unknown_or_missing_device_credentials(world: World, caplog: pytest.LogC
             fault = refused(world, create_request(world), token=token or "")
             assert fault.subcode == access.FAULT_NOT_ENROLLED and "not an enrolled device" in fault.reason
     assert "refused CreatePostScanJob from unknown caller" in caplog.text
+    unknown = DeviceEvent.objects.filter(device=None, kind="device_unknown")
+    assert unknown.count() == 2  # the console lists these as "unknown caller"
+    assert all(e.detail["operation"] == "CreatePostScanJob" and e.peer for e in unknown)
     world.device.enabled = False
     world.device.save()
     assert refused(world, create_request(world)).subcode == access.FAULT_NOT_ENROLLED

@@ -104,3 +104,31 @@ def test_dashboard_counts_jobs_and_refreshes_as_a_fragment(fleet: dict[str, Any]
     assert b"<strong>29</strong> Receiving pages" in page.content
     fragment = client.get("/", HTTP_HX_REQUEST="true")
     assert b"latest-jobs" in fragment.content and b"System health" not in fragment.content
+
+
+def test_device_page_and_refusals_list_unknown_callers(fleet: dict[str, Any]) -> None:
+    from devices.models import DeviceEvent
+
+    device = fleet["device"]
+    DeviceEvent.objects.create(
+        device=device,
+        peer="127.0.0.1:5000",
+        kind="scan_refused",
+        detail={"operation": "CreatePostScanJob", "reason": "user is in none of the allowed groups"},
+    )
+    DeviceEvent.objects.create(
+        device=None,
+        peer="127.0.0.9:4000",
+        kind="device_unknown",
+        detail={"operation": "SendImage", "reason": "not an enrolled device"},
+    )
+    client = signed_in("auditor")
+    devices = client.get("/devices/")
+    assert b"unknown caller" in devices.content and b"not an enrolled device" in devices.content
+    detail = client.get("/devices/%d/" % device.pk)
+    assert detail.status_code == 200
+    assert b"none of the allowed groups" in detail.content and b"not an enrolled device" not in detail.content
+    assert b"user29" in detail.content and b"user00" not in detail.content  # its 10 latest jobs
+    everything = client.get("/devices/refusals/")
+    assert everything.content.count(b"127.0.0.") >= 2
+    assert client.get("/devices/999999/").status_code == 404
