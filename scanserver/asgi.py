@@ -24,6 +24,7 @@ Behind a TLS-terminating proxy, run daphne with ``--proxy-headers`` so ``scope["
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -38,9 +39,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smc.settings")
 django.setup()
 
 from asgiref.sync import sync_to_async  # noqa: E402
+from channels.layers import get_channel_layer  # noqa: E402
 
 from devices.protocols import mtom, soap  # noqa: E402
-from scanserver import access, conf, endpoint, reaper  # noqa: E402
+from scanserver import access, conf, endpoint, events, reaper  # noqa: E402
 from scanserver.dsp import Caller  # noqa: E402
 from scanserver.models import ScanServer  # noqa: E402
 from smc import health  # noqa: E402
@@ -150,6 +152,16 @@ async def _read_message(headers: dict[str, str], body: _Body) -> mtom.MtomMessag
 
 
 _recovered = False
+_relay_task: asyncio.Task[None] | None = None
+
+
+def _start_relay() -> None:
+    """With a shared channel layer (Redis), relay other processes' job events to our subscribers."""
+    global _relay_task
+    layer = get_channel_layer()
+    if layer is None or "Redis" not in type(layer).__name__:
+        return  # the in-memory layer is per process: nothing else could broadcast to it
+    _relay_task = asyncio.get_running_loop().create_task(events.relay(layer))
 
 
 async def _recover_once() -> None:
@@ -158,6 +170,7 @@ async def _recover_once() -> None:
     if _recovered:
         return
     _recovered = True
+    _start_relay()
     try:
         # Restarts resume unfinished work: re-queue pending jobs, sweep half-received parts.
         await sync_to_async(reaper.on_startup, thread_sensitive=True)()

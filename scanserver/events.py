@@ -8,17 +8,22 @@ form (consoles, [MS-BDSRR] §3.2.4.8-9) to the subscribers who asked for that ac
 
 Subscriptions live in memory, one :class:`SubscriptionManager` per scan-server process
 (:func:`manager`): a restart forgets them and subscribers re-subscribe, as WS-Eventing clients
-already must when a subscription ends or expires. A Celery worker has no subscribers of its own,
-so events of the pipeline's changes reach only subscribers of the process that calls
-:func:`job_changed`; the console broadcast works from every process. Notifications go out on a
+already must when a subscription ends or expires. A Celery worker has no subscribers of its own:
+its changes go out as console broadcasts (channels-redis), and every scan-server process relays
+the broadcasts of *other* processes to its own subscribers (:func:`relay`), so devices and
+consoles hear the pipeline's progress and end state whichever process made it. Notifications go out on a
 short-lived daemon thread so a slow or dead subscriber never delays a device's answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import socket
 import threading
 from datetime import UTC
+from typing import Any
 
 from django.db import transaction
 
@@ -48,6 +53,10 @@ _FILTER_STATE = {
     DeliveryState.FAILED: jobstatus.FILTER_STATE_COMPLETED_WITH_ERRORS,
     DeliveryState.CANCELED: jobstatus.FILTER_STATE_CANCELED,
 }
+
+# Who sent a broadcast: a relay ignores its own process's (those were notified directly).
+ORIGIN = "%s:%d" % (socket.gethostname(), os.getpid())
+RELAY_REJOIN_SECONDS = 3600.0  # channels-redis forgets group members after a day
 
 _manager: SubscriptionManager | None = None
 _manager_lock = threading.Lock()
@@ -174,14 +183,48 @@ def job_changed(job: ScanJob) -> None:
         token=str(job.token),
         images=job.images_received,
         reasons=list(job.state_reasons or []),
+        origin=ORIGIN,
     )
     job_id = job.pk
+    transaction.on_commit(lambda: notify_job(job_id))
 
-    def send() -> None:
-        if not manager().all():
-            return
-        fresh = ScanJob.objects.filter(pk=job_id).first()
-        if fresh is not None:
-            notify(event_messages(fresh))
 
-    transaction.on_commit(send)
+def notify_job(job_id: int) -> None:
+    """Send ``job``'s current events to this process's subscribers (if it has any)."""
+    if not manager().all():
+        return
+    fresh = ScanJob.objects.filter(pk=job_id).first()
+    if fresh is not None:
+        notify(event_messages(fresh))
+
+
+async def relay(layer: Any, stop: asyncio.Event | None = None) -> None:
+    """Forward job broadcasts made by other processes (workers, other replicas) to this
+    process's WS-Eventing subscribers. Runs until ``stop`` is set or the task is cancelled."""
+    from asgiref.sync import sync_to_async
+
+    loop = asyncio.get_running_loop()
+    channel = ""
+    joined = 0.0
+    while stop is None or not stop.is_set():
+        try:
+            if not channel:
+                channel = await layer.new_channel()
+            if loop.time() - joined > RELAY_REJOIN_SECONDS:
+                await layer.group_add(status.JOBS_GROUP, channel)
+                joined = loop.time()
+            try:
+                message = await asyncio.wait_for(layer.receive(channel), timeout=1.0)
+            except TimeoutError:
+                continue
+        except Exception as exc:  # noqa: BLE001 - the broker went away: wait, then join again
+            logger.warning("event relay: the channel layer failed (%s); retrying in 5 s", exc)
+            channel, joined = "", 0.0
+            await asyncio.sleep(5)
+            continue
+        if message.get("kind") != "job" or message.get("origin") == ORIGIN:
+            continue
+        try:
+            await sync_to_async(notify_job, thread_sensitive=True)(int(message["id"]))
+        except Exception:  # noqa: BLE001 - one bad message must not stop the relay
+            logger.exception("could not relay the events of job %s", message.get("id"))
