@@ -13,7 +13,7 @@ from __future__ import annotations
 from devices.protocols import dsc, jobstatus, psp
 from scanserver import events
 from scanserver.dsp import Caller, cancel_post_scan_job, find_job, job_elements
-from scanserver.models import DSC_JOB_STATE, TERMINAL_JOB_STATES, JobState, ScanJob
+from scanserver.models import DSC_JOB_STATE, TERMINAL_JOB_STATES, JobState, ScanJob, ScanServer
 
 DIALECT_FOLDER = psp.DIALECT_FOLDER
 DIALECT_HTTP = psp.DIALECT_HTTP
@@ -23,11 +23,14 @@ ACTIVE_LIMIT = 1000
 
 
 def repository_status(caller: Caller) -> dsc.RepositoryStatus:
-    if not caller.server.enabled:
+    return server_status(caller.server)
+
+
+def server_status(server: ScanServer) -> dsc.RepositoryStatus:
+    """Stopped when disabled, Processing while any job waits for or is in processing, else Idle."""
+    if not server.enabled:
         return dsc.RepositoryStatus(state=dsc.REPOSITORY_STATE_STOPPED, reasons=(dsc.REPOSITORY_REASON_NONE,))
-    busy = ScanJob.objects.filter(
-        server=caller.server, state__in=[JobState.PENDING, JobState.PROCESSING]
-    ).exists()
+    busy = ScanJob.objects.filter(server=server, state__in=[JobState.PENDING, JobState.PROCESSING]).exists()
     state = dsc.REPOSITORY_STATE_PROCESSING if busy else dsc.REPOSITORY_STATE_IDLE
     return dsc.RepositoryStatus(state=state, reasons=(dsc.REPOSITORY_REASON_NONE,))
 

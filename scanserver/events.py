@@ -190,12 +190,36 @@ def job_changed(job: ScanJob) -> None:
 
 
 def notify_job(job_id: int) -> None:
-    """Send ``job``'s current events to this process's subscribers (if it has any)."""
+    """Send ``job``'s current events to this process's subscribers (if it has any), and a
+    RepositoryStatusSummaryEvent when the job's scan server changed between Idle and Processing."""
     if not manager().all():
         return
-    fresh = ScanJob.objects.filter(pk=job_id).first()
-    if fresh is not None:
-        notify(event_messages(fresh))
+    fresh = ScanJob.objects.select_related("server").filter(pk=job_id).first()
+    if fresh is None:
+        return
+    messages = event_messages(fresh)
+    summary = repository_summary(fresh)
+    if summary is not None:
+        messages.append((dsc.RepositoryStatusSummaryEvent.action, dsc.to_element(summary)))
+    notify(messages)
+
+
+_last_repository_state: dict[str, str] = {}
+
+
+def repository_summary(job: ScanJob) -> dsc.RepositoryStatusSummaryEvent | None:
+    """The summary event to send if the job's server's repository state differs from the last one
+    this process announced ([MS-BDSRR] §3.2.4.7); None when unchanged or nobody listens."""
+    if job.server is None or not manager().subscribers_for(dsc.RepositoryStatusSummaryEvent.action):
+        return None
+    from scanserver.dsc import server_status
+
+    current = server_status(job.server)
+    key = str(job.server.pk)
+    if _last_repository_state.get(key) == current.state:
+        return None
+    _last_repository_state[key] = current.state
+    return dsc.RepositoryStatusSummaryEvent(state=current.state, reasons=current.reasons)
 
 
 async def relay(layer: Any, stop: asyncio.Event | None = None) -> None:

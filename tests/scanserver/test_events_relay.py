@@ -127,3 +127,36 @@ def test_own_broadcasts_are_not_relayed_twice(sink: str, relay: None) -> None:
 
     time.sleep(2)  # give a wrongly relayed duplicate the time to arrive
     assert len(_Sink.received) == 1
+
+
+def test_repository_status_summary_follows_idle_and_processing(sink: str) -> None:
+    from devices.protocols import dsc
+    from scanserver.models import ScanServer
+
+    wanted = (dsc.RepositoryStatusSummaryEvent.action,)
+    events.manager().subscribe(
+        eventing.Subscribe(notify_to=eventing.EndpointReference(sink), filter_actions=wanted)
+    )
+    server = ScanServer.objects.create(name="summary", fqdn="127.0.0.1")
+    job = ScanJob.objects.create(server=server, psp_identifier="X")
+    job.end_transfer()  # pending: the repository is Processing
+    events.job_changed(job)
+    services.wait_for(lambda: len(_Sink.received) >= 1, "the first summary", timeout=15)
+    job.start_processing()
+    events.job_changed(job)  # still Processing: no second summary
+    job.complete()
+    events.job_changed(job)  # Idle again
+    services.wait_for(lambda: len(_Sink.received) >= 2, "two summaries", timeout=15)
+    import time
+
+    time.sleep(1)  # a wrongly repeated summary would arrive now
+    states = []
+    for data in _Sink.received:
+        envelope = soap.parse_envelope(data)
+        assert (
+            envelope.headers.action == dsc.RepositoryStatusSummaryEvent.action and envelope.body is not None
+        )
+        parsed = dsc.from_element(envelope.body)
+        assert isinstance(parsed, dsc.RepositoryStatusSummaryEvent)
+        states.append(parsed.state)
+    assert states == ["Processing", "Idle"]
