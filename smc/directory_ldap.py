@@ -56,6 +56,7 @@ PSPS_CLASS = "msImaging-PSPs"
 ACCESS_CLASS = "openDSMScanProcessAccess"
 ALLOWED_GROUP = "openDSMAllowedGroup"
 USER_SID = "openDSMUserSid"
+USER_CLASS = "openDSMUser"
 SD_FLAGS_OID = "1.2.840.113556.1.4.801"
 PSP_ATTRS = ["displayName", "msImaging-PSPIdentifier", "msImaging-PSPString", "serverName"]
 UNREACHABLE = (ldap.SERVER_DOWN, ldap.TIMEOUT, ldap.CONNECT_ERROR)
@@ -451,7 +452,33 @@ class OpenLDAPDirectory(LDAPDirectory):
         if created:
             user.set_unusable_password()
             user.save(update_fields=["password"])
-        return identity_for(user, dn)
+        sid = identity_for(user, dn)
+        self.stamp_sid(dn, sid)
+        return sid
+
+    def stamp_sid(self, dn: str, sid: str) -> bool:
+        """Write the identifier onto the user's entry (auxiliary class openDSMUser), so a device
+        bound to the directory reads the same SID the scan server resolves. Needs write access to
+        objectClass and openDSMUserSid (smc/ldap/opendsm-acl.conf); without it the database copy
+        stays the only one, which the console and scan server use anyway."""
+        mods = [
+            (ldap.MOD_ADD, "objectClass", [USER_CLASS.encode()]),
+            (ldap.MOD_ADD, USER_SID, [sid.encode()]),
+        ]
+        try:
+            conn = self.writer()
+        except DirectoryError as exc:
+            logger.info("could not stamp %s with its SID: %s", dn, exc)
+            return False
+        try:
+            conn.modify_s(dn, mods)
+        except ldap.LDAPError as exc:
+            logger.info("could not stamp %s with its SID (%s); the database keeps it", dn, _describe(exc))
+            return False
+        finally:
+            conn.unbind_s()
+        logger.info("stamped %s with %s", dn, sid)
+        return True
 
     def find_sid(self, conn: Any, sid: str) -> str | None:
         found = self.search(

@@ -203,6 +203,48 @@ def test_users_groups_and_sids(config: Any) -> None:
     assert d.find_user("ghost") is None and d.find_user("*") is None
 
 
+def own_entry_sid(slapd: services.Slapd, username: str) -> str | None:
+    """What a device bound as the user reads from the user's own entry."""
+    conn = ldap.initialize(slapd.uri)
+    dn = "uid=%s,ou=people,dc=example,dc=test" % username
+    conn.simple_bind_s(dn, PASSWORDS[username])
+    try:
+        found = conn.search_s(dn, ldap.SCOPE_BASE, "(objectClass=*)", ["openDSMUserSid"])
+    finally:
+        conn.unbind_s()
+    values = found[0][1].get("openDSMUserSid") if found else None
+    return values[0].decode() if values else None
+
+
+def unstamp(slapd: services.Slapd, username: str) -> None:
+    """Start from an entry without openDSMUserSid (an earlier test may have stamped it)."""
+    if own_entry_sid(slapd, username) is not None:
+        root_modify(
+            slapd,
+            "uid=%s,ou=people,dc=example,dc=test" % username,
+            [(ldap.MOD_DELETE, "openDSMUserSid", None), (ldap.MOD_DELETE, "objectClass", [b"openDSMUser"])],
+        )
+
+
+def test_a_users_sid_is_stamped_on_the_entry_for_devices(config: Any, psp_slapd: services.Slapd) -> None:
+    unstamp(psp_slapd, "oscar")
+    assert own_entry_sid(psp_slapd, "oscar") is None
+    d = OpenLDAPDirectory(config)
+    oscar = d.find_user("oscar")
+    assert oscar is not None and oscar.sid.startswith("S-1-5-21-")
+    assert own_entry_sid(psp_slapd, "oscar") == oscar.sid  # a device bound as oscar reads it
+    assert d.find_user("oscar") == oscar and d.resolve_sid(oscar.sid) == oscar
+
+
+def test_without_write_access_the_sid_stays_in_the_database(psp_slapd: services.Slapd, db: None) -> None:
+    unstamp(psp_slapd, "audrey")
+    d = OpenLDAPDirectory(ldap_config(psp_slapd))  # the read-only service account
+    audrey = d.find_user("audrey")
+    assert audrey is not None and audrey.sid.startswith("S-1-5-21-")
+    assert own_entry_sid(psp_slapd, "audrey") is None
+    assert d.resolve_sid(audrey.sid) == audrey
+
+
 def test_groups(config: Any) -> None:
     d = OpenLDAPDirectory(config)
     assert [g.name for g in d.search_groups("opendsm")] == [
