@@ -12,7 +12,7 @@ already must when a subscription ends or expires. A Celery worker has no subscri
 its changes go out as console broadcasts (channels-redis), and every scan-server process relays
 the broadcasts of *other* processes to its own subscribers (:func:`relay`), so devices and
 consoles hear the pipeline's progress and end state whichever process made it. Notifications go out on a
-short-lived daemon thread so a slow or dead subscriber never delays a device's answer.
+single sender thread, in order, so a slow or dead subscriber never delays a device's answer.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import queue
 import socket
 import threading
 from datetime import UTC
@@ -158,19 +159,38 @@ def _deliver(sub: Subscription, action_uri: str, body: object) -> None:
         manager().cancel(sub.id)
 
 
+_outbox: queue.SimpleQueue[tuple[Subscription, str, object]] = queue.SimpleQueue()
+_sender: threading.Thread | None = None
+_sender_lock = threading.Lock()
+
+
+def _send_forever() -> None:
+    while True:
+        sub, action_uri, body = _outbox.get()
+        try:
+            _deliver(sub, action_uri, body)
+        except Exception:  # noqa: BLE001 - one broken notification must not stop the others
+            logger.exception("could not send %s to %s", action_uri, sub.notify_to.address)
+
+
 def notify(messages: list[tuple[str, object]]) -> list[tuple[str, str]]:
-    """Send each message to its subscribers on a background thread; returns (subscription, action) pairs."""
+    """Queue each message for its subscribers; returns (subscription, action) pairs.
+
+    One sender thread per process sends them in the order they were queued, so a subscriber sees
+    a job's events in the order the job went through its states, and a slow or dead subscriber
+    never delays a device's answer."""
+    global _sender
     mgr = manager()
     work = [
         (sub, action_uri, body) for action_uri, body in messages for sub in mgr.subscribers_for(action_uri)
     ]
     if work:
-
-        def run() -> None:
-            for sub, action_uri, body in work:
-                _deliver(sub, action_uri, body)
-
-        threading.Thread(target=run, name="scanserver-events", daemon=True).start()
+        with _sender_lock:
+            if _sender is None or not _sender.is_alive():
+                _sender = threading.Thread(target=_send_forever, name="scanserver-events", daemon=True)
+                _sender.start()
+        for item in work:
+            _outbox.put(item)
     return [(sub.id, action_uri) for sub, action_uri, _ in work]
 
 
