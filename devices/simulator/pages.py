@@ -42,6 +42,8 @@ _TIFF_COMPRESSION = {
     "jpeg-tn2": "tiff_jpeg",
 }
 
+# The wscn:Format tokens the simulator can render (a subset of wsscan.ticket.FORMATS: no jbig or
+# xps), in the order the device advertises them: its preference, jfif first.
 SUPPORTED_FORMATS: tuple[str, ...] = (
     "jfif",
     "exif",

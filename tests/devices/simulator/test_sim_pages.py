@@ -118,3 +118,10 @@ def test_unsupported_format_and_colour() -> None:
 def test_bytes_per_line() -> None:
     assert pages.bytes_per_line(2550, "RGB24") == 7650
     assert pages.bytes_per_line(2550, "BlackAndWhite1") == 319
+
+
+def test_rendered_formats_are_ws_scan_formats() -> None:
+    from devices.protocols.wsscan import ticket
+
+    assert set(pages.SUPPORTED_FORMATS) <= set(ticket.FORMATS)
+    assert pages.SUPPORTED_FORMATS[0] == "jfif"
