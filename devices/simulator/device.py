@@ -641,7 +641,9 @@ class ScanDevice:
             self._expire_locked()
             job = self._job(job_id)
             if not job.active:
-                raise _sender(JOB_ID_NOT_FOUND, "job %d has already ended" % job_id)
+                # Idempotent: clients such as sane-airscan cancel right after the last image, when
+                # the job may just have completed; a fault there makes some of them hang.
+                return job
             self._finish(job, "Canceled", ("JobCanceledAtDevice",))
             return job
 

@@ -150,9 +150,21 @@ def test_cancel(device: ScanDevice) -> None:
     with pytest.raises(DeviceError) as exc:
         device.begin_retrieve(job.job_id, job.token)
     assert exc.value.subcode == dev.JOB_CANCELLED
-    with pytest.raises(DeviceError):
-        device.cancel_job(job.job_id)
+    assert device.cancel_job(job.job_id).state == "Canceled"  # again: idempotent, no fault
     assert device.job_history[0].state == "Canceled"
+    with pytest.raises(DeviceError) as unknown:
+        device.cancel_job(job.job_id + 1000)
+    assert unknown.value.subcode == dev.JOB_ID_NOT_FOUND
+
+
+def test_cancel_after_completion_leaves_the_job_completed(device: ScanDevice) -> None:
+    device.load_adf(1)
+    job = device.create_job(ADF_SMALL)
+    transfer = device.begin_retrieve(job.job_id, job.token)
+    device.end_transfer(transfer, True)
+    with pytest.raises(DeviceError):
+        device.begin_retrieve(job.job_id, job.token)  # the ADF is empty: the job completes
+    assert device.cancel_job(job.job_id).state == device.job_history[0].state
 
 
 def test_paper_jam_mid_job_aborts_and_stops_the_scanner(device: ScanDevice, events: list) -> None:
