@@ -1,13 +1,15 @@
 """Ingest → spool → PDF → folder, end to end through the real scan server (issue 5).
 
-The scan server runs as it does in production: ``daphne scanserver.asgi:application`` in its own
-process on 127.0.0.1 (plain HTTP via ``SMC_SCANSERVER_ALLOW_PLAIN_HTTP=1``), on a throwaway
+The scan server runs as it does in production: ``manage.py runscanserver`` (uvicorn, see
+``scanserver/serve.py``; ``--server daphne`` runs the old daphne command for comparison) in its
+own process on 127.0.0.1 (plain HTTP via ``SMC_SCANSERVER_ALLOW_PLAIN_HTTP=1``), on a throwaway
 PostgreSQL database ``opendsm_bench_<pid>`` (created, migrated, dropped afterwards) and a throwaway
 data directory. ``manage.py demo_setup`` registers the ScanServer, enrolls the devices (bearer
 tokens) and publishes "Scan to folder" for the user ``demo``. N simulated devices then push M pages
-each concurrently with the WS-DSP protocol modules over ``httpx.AsyncClient`` (CreatePostScanJob,
-one MTOM SendImage per page, EndPostScanJob); the pages are 300 dpi A4 colour JPEGs rendered once
-by ``devices/simulator/pages.py`` and reused, so rendering is not measured.
+each concurrently with the WS-DSP protocol modules over one keep-alive HTTP/1.1 connection each
+(:class:`Connection`; CreatePostScanJob, one MTOM SendImage per page, EndPostScanJob); the pages
+are 300 dpi A4 colour JPEGs rendered once by ``devices/simulator/pages.py`` and reused, so
+rendering is not measured.
 
 Measured:
 
@@ -15,12 +17,13 @@ Measured:
   the tasks either run eagerly inside the scan server (the embedded default, ``eager``) or by a
   real ``celery -A smc worker`` with 2 processes on Redis (``celery``);
 * SendImage ack latency p50/p99 (client side, per request);
-* the scan server's peak RSS (``VmHWM`` of the daphne process, eager mode, so it includes building
-  the PDF) for one small and one large job, each on a fresh daphne;
+* the scan server's peak RSS (``VmHWM`` of the largest of its processes, eager mode, so it includes
+  building the PDF) for one small and one large job, each on a fresh scan server;
 * img2pdf's per-page time on the same pages in the same run.
 
     .venv/bin/python bench/ingest.py [--devices 8] [--pages 50] [--small 100] [--big 1000]
-        [--modes eager,celery] [--servers 1] [--redis-db 14] [--out FILE]
+        [--modes eager,celery] [--server uvicorn|daphne] [--workers 1] [--servers 1]
+        [--redis-db 14] [--out FILE]
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 PG = "postgres://postgres@127.0.0.1:5432"
+APP = "scanserver.asgi:application"
 DB_NAME = "opendsm_bench_%d" % os.getpid()
 
 
@@ -83,10 +87,14 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(10)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its reaped children (``/proc/<pid>/stat``)."""
+def cpu_seconds(pid: int, which: slice = slice(11, 15)) -> float:
+    """User + system CPU time of a process and its reaped children (``/proc/<pid>/stat``);
+    ``which=SYSTEM`` for the system part only."""
     fields = Path("/proc/%d/stat" % pid).read_text().rpartition(")")[2].split()
-    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return sum(int(v) for v in fields[which]) / os.sysconf("SC_CLK_TCK")
+
+
+SYSTEM = slice(12, 13)  # stime (the kernel: sockets, file writes, fsync)
 
 
 def vm_hwm_mib(pid: int) -> float:
@@ -96,20 +104,58 @@ def vm_hwm_mib(pid: int) -> float:
     return 0.0
 
 
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (uvicorn's workers are children of its supervisor)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        todo.extend(children.get(current, []))
+    return out
+
+
+def tree_cpu_seconds(pid: int, which: slice = slice(11, 15)) -> float:
+    total = 0.0
+    for p in tree(pid):
+        try:
+            total += cpu_seconds(p, which)
+        except OSError:
+            continue
+    return total
+
+
+def tree_vm_hwm_mib(pid: int) -> float:
+    """The largest peak RSS of one process in the tree (each worker is its own process)."""
+    values = []
+    for p in tree(pid):
+        try:
+            values.append(vm_hwm_mib(p))
+        except OSError:
+            continue
+    return max(values, default=0.0)
+
+
+def server_command(server: str, port: int, workers: int) -> list[str]:
+    if server == "daphne":
+        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), APP]
+    return [sys.executable, "manage.py", "runscanserver", "--port", str(port), "--workers", str(workers)]
+
+
 @contextmanager
-def scan_server(env: dict[str, str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def scan_server(
+    env: dict[str, str], port: int, log: Path, server: str = "uvicorn", workers: int = 1
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as fh:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "scanserver.asgi:application",
-            ],
+            server_command(server, port, workers),
             cwd=ROOT,
             env=env,
             start_new_session=True,
@@ -118,6 +164,8 @@ def scan_server(env: dict[str, str], port: int, log: Path) -> Iterator[subproces
         )
     try:
         wait_port(port, proc)
+        if workers > 1:
+            time.sleep(3.0)  # the port opens with the first worker; let the others start too
         yield proc
     finally:
         stop(proc)
@@ -230,23 +278,82 @@ class Run:
     tokens: list[str] = field(default_factory=list)
 
 
+class Connection:
+    """The load generator's HTTP/1.1 keep-alive connection: one per simulated device.
+
+    httpx cost the devices ~6 ms of CPU per page on the same two cores the scan server runs on,
+    so the benchmark measured its own client as much as the server. This sends the same bytes
+    (the request line, Host, Content-Type, Content-Length, Authorization, then the envelope or the
+    MTOM body built by ``devices.protocols.mtom``) and reads the answer by Content-Length; the
+    answer is parsed as SOAP and a fault raises, as ``devices.protocols.transport`` does. It is
+    for this benchmark only: no TLS, no chunked answers, no redirects.
+    """
+
+    def __init__(self, url: str, token: str) -> None:
+        parts = urlsplit(url)
+        self.host, self.port, self.path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path
+        self.token = token
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, content_type: str, body: bytes) -> Any:
+        from devices.protocols import soap
+
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        head = (
+            "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
+            "Authorization: Bearer %s\r\n\r\n"
+            % (self.path, self.host, self.port, content_type, len(body), self.token)
+        )
+        self.writer.write(head.encode("latin-1"))
+        self.writer.write(body)
+        await self.writer.drain()
+        status_line = await self.reader.readuntil(b"\r\n")
+        status = int(status_line.split()[1])
+        length = 0
+        while True:
+            line = await self.reader.readuntil(b"\r\n")
+            if line == b"\r\n":
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        data = await self.reader.readexactly(length) if length else b""
+        if not data:
+            if not 200 <= status < 300:
+                raise RuntimeError("HTTP %d without a body" % status)
+            return None
+        envelope = soap.parse_envelope(data)
+        fault = soap.fault_from_envelope(envelope)
+        if fault is not None:
+            raise fault
+        if not 200 <= status < 300:
+            raise RuntimeError("HTTP %d with a SOAP body that is not a fault" % status)
+        return envelope
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            await self.writer.wait_closed()
+
+
 async def push(
     setup: Setup, token: str, pages: list[bytes], count: int, run: Run, offset: int, url: str
 ) -> None:
-    import httpx
-
-    from devices.protocols import dsp, jobstatus, mtom, soap, transport
+    from devices.protocols import dsp, jobstatus, mtom, soap
 
     def envelope(msg: Any) -> bytes:
         return soap.build_envelope(soap.Headers(action=msg.action, to=url), dsp.to_element(msg))
 
-    headers = {"Authorization": "Bearer %s" % token}
-    async with httpx.AsyncClient(timeout=600, headers=headers) as client:
+    conn = Connection(url, token)
+    try:
         create = dsp.CreatePostScanJobRequest(
             user_identifier=setup.sid, psp_identifier=setup.psp_identifier, instructions=setup.instructions
         )
-        answer = await transport.post_soap_async(url, envelope(create), client=client)
-        assert answer.body is not None
+        answer = await conn.post(soap.CONTENT_TYPE, envelope(create))
+        assert answer is not None and answer.body is not None
         created = dsp.from_element(answer.body)
         assert isinstance(created, dsp.CreatePostScanJobResponse)
         job = created.job_token
@@ -259,11 +366,14 @@ async def push(
                 image_href="cid:" + cid,
             )
             part = mtom.Attachment(cid, "application/octet-stream", data=pages[(n + offset) % len(pages)])
+            content_type, body = mtom.build_mtom(envelope(send), [part])
             t = time.perf_counter()
-            await transport.post_mtom_async(url, envelope(send), [part], client=client)
+            await conn.post(content_type, body)
             run.latencies.append(time.perf_counter() - t)
         end = dsp.EndPostScanJobRequest(job_token=job)
-        await transport.post_soap_async(url, envelope(end), client=client)
+        await conn.post(soap.CONTENT_TYPE, envelope(end))
+    finally:
+        await conn.close()
 
 
 def wait_done(tokens: list[str], timeout: float) -> tuple[list[str], float]:
@@ -355,7 +465,9 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=1000)
     parser.add_argument("--modes", default="eager,celery")
     parser.add_argument("--redis-db", type=int, default=14)
-    parser.add_argument("--servers", type=int, default=1, help="daphne processes for the throughput runs")
+    parser.add_argument("--server", choices=("uvicorn", "daphne"), default="uvicorn")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes on one port")
+    parser.add_argument("--servers", type=int, default=1, help="daphne processes, one port each")
     parser.add_argument("--distinct", type=int, default=8, help="distinct pages rendered")
     parser.add_argument("--out", default="")
     args = parser.parse_args()
@@ -380,21 +492,30 @@ def main() -> None:
             ports = [port] + [free_port() for _ in range(args.servers - 1)]
             with ExitStack() as stack:
                 servers = [
-                    stack.enter_context(scan_server(menv, p, data_dir / ("daphne-%s-%d.log" % (mode, p))))
+                    stack.enter_context(
+                        scan_server(
+                            menv, p, data_dir / ("server-%s-%d.log" % (mode, p)), args.server, args.workers
+                        )
+                    )
                     for p in ports
                 ]
                 if mode == "celery":
                     stack.enter_context(celery_worker(menv, data_dir / "celery.log"))
                 for p in ports:  # warm-up: imports, connections, recovery sweep
                     push_all(setup, pages, 1, 2, 120, [p])
-                cpu0, own0 = sum(cpu_seconds(d.pid) for d in servers), time.process_time()
+                cpu0, own0 = sum(tree_cpu_seconds(d.pid) for d in servers), time.process_time()
+                sys0 = sum(tree_cpu_seconds(d.pid, SYSTEM) for d in servers)
                 run, seconds, states = push_all(setup, pages, args.devices, args.pages, 900, ports)
-                cpu = sum(cpu_seconds(d.pid) for d in servers) - cpu0
+                cpu = sum(tree_cpu_seconds(d.pid) for d in servers) - cpu0
+                kernel = sum(tree_cpu_seconds(d.pid, SYSTEM) for d in servers) - sys0
                 own = time.process_time() - own0
-                rss = max(vm_hwm_mib(d.pid) for d in servers)
-            label = "eager (tasks inside daphne)" if mode == "eager" else "celery worker -c 2 on Redis"
+                rss = max(tree_vm_hwm_mib(d.pid) for d in servers)
+            label = "eager (tasks in the scan server)" if mode == "eager" else "celery worker -c 2 on Redis"
+            label += ", %s" % args.server
+            if args.workers > 1:
+                label += " --workers %d" % args.workers
             if args.servers > 1:
-                label += ", %d daphne processes" % args.servers
+                label += ", %d processes" % args.servers
             rows.append(
                 (
                     "end to end, %s, %d devices × %d pages" % (label, args.devices, args.pages),
@@ -423,16 +544,16 @@ def main() -> None:
             rows.append(
                 (
                     "CPU per page, %s" % mode,
-                    "daphne %.1f ms, devices (this process) %.1f ms"
-                    % (cpu / total * 1000, own / total * 1000),
+                    "scan server %.1f ms (of which kernel %.1f ms), devices (this process) %.1f ms"
+                    % (cpu / total * 1000, kernel / total * 1000, own / total * 1000),
                 )
             )
         for count in (args.small, args.big):
-            with scan_server(env, port, data_dir / "daphne-rss.log") as daphne:
+            with scan_server(env, port, data_dir / "server-rss.log", args.server) as proc:
                 push_all(setup, pages, 1, 2, 120)
-                base = vm_hwm_mib(daphne.pid)
+                base = tree_vm_hwm_mib(proc.pid)
                 run, seconds, states = push_all(setup, pages, 1, count, 1800)
-                rss = vm_hwm_mib(daphne.pid)
+                rss = tree_vm_hwm_mib(proc.pid)
             rows.append(
                 (
                     "scan server peak RSS, one %d-page job (eager)" % count,
@@ -444,8 +565,8 @@ def main() -> None:
         lines = [
             "bench/ingest.py — %s, Python %s, %d CPUs"
             % (platform.platform(), platform.python_version(), os.cpu_count() or 0),
-            "path: httpx devices → daphne scanserver.asgi (plain HTTP, 127.0.0.1) → spool → PDF → folder;"
-            " PostgreSQL %s" % DB_NAME,
+            "path: httpx devices → %s scanserver.asgi (plain HTTP, 127.0.0.1) → spool → PDF → folder;"
+            " PostgreSQL %s" % (args.server, DB_NAME),
             "pages: 300 dpi A4 colour JPEG (%d distinct, mean %.0f KiB)" % (len(pages), mean_kib),
             "",
         ]

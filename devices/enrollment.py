@@ -3,19 +3,31 @@
 PROTOCOL.md §7.2 (DPWS metadata: ``wsdp:ThisDevice``, ``wsdp:ThisModel``, the hosted WS-Scan
 service) and §4.1 (``GetScannerElements`` → ``wscn:ScannerConfiguration``, kept verbatim as
 ``capabilities_xml``). :func:`enroll` creates or refreshes the ``Device`` row keyed by its
-endpoint reference and issues a new bearer token (DESIGN.md decision 2): the token is returned
-once and only its hash is stored, so re-enrolling a device revokes its previous token.
+endpoint reference and issues its scan-server credentials (DESIGN.md decision 2):
+
+* always a new bearer token — returned once, only its hash is stored;
+* with ``issue_certificate=True`` also a client certificate from the device CA
+  (:mod:`devices.pki`) — certificate and private key returned once, only the certificate's
+  SHA-256 fingerprint is stored;
+* or, with ``certificate=<PEM>``, the fingerprint of a certificate the device already has
+  (checked first, before the device is contacted; it must chain to a CA the scan server is
+  given with ``--device-ca``).
+
+Re-enrolling revokes every earlier credential: the old token stops working, and so does the old
+certificate — the stored fingerprint is replaced, or cleared when no certificate is given.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 from lxml import etree
 
+from devices import pki
 from devices.models import Device, DeviceEvent, DeviceGroup
 from devices.protocols import metadata, soap, transport
 from devices.protocols.namespaces import WSCN, qn
@@ -28,6 +40,16 @@ TIMEOUT = 15.0
 
 class EnrollmentError(Exception):
     """The device could not be enrolled; the message says which step failed."""
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """An enrolled device and the secrets it was given, to show once: the bearer token and,
+    when one was issued, the client certificate with its private key."""
+
+    device: Device
+    token: str
+    certificate: pki.IssuedCertificate | None = None
 
 
 def fetch_metadata(url: str, *, timeout: float = TIMEOUT) -> metadata.DeviceMetadata:
@@ -64,8 +86,18 @@ def enroll(
     server: Any = None,
     *,
     url: str = "",
-) -> tuple[Device, str]:
-    """Create or refresh the Device and issue its token: ``(device, token)`` (token shown once)."""
+    issue_certificate: bool = False,
+    certificate: str | bytes | None = None,
+) -> Enrollment:
+    """Create or refresh the Device and issue its credentials (shown once, see the module doc)."""
+    if issue_certificate and certificate is not None:
+        raise EnrollmentError("either issue a certificate or record the device's own, not both")
+    recorded = ""
+    if certificate is not None:
+        try:
+            recorded = pki.read_device_certificate(certificate)[1]
+        except pki.CertificateError as exc:
+            raise EnrollmentError("the device certificate is not usable: %s" % exc) from exc
     if isinstance(metadata_or_url, str):
         url = metadata_or_url
         md = fetch_metadata(url)
@@ -79,10 +111,18 @@ def enroll(
     capabilities = fetch_configuration(scan_url).decode()
     this_device = md.this_device or metadata.ThisDevice(friendly_name=md.host.address)
     model = md.this_model
+    issued: pki.IssuedCertificate | None = None
     with transaction.atomic():
         device, created = Device.objects.select_for_update().get_or_create(
             endpoint_reference=md.host.address, defaults={"name": this_device.friendly_name[:255]}
         )
+        if recorded:
+            other = Device.objects.filter(certificate_sha256=recorded).exclude(pk=device.pk).first()
+            if other is not None:
+                raise EnrollmentError(
+                    "this certificate is already enrolled for device %r (%s)"
+                    % (other.name, other.endpoint_reference)
+                )
         device.name = this_device.friendly_name[:255] or device.name
         device.serial_number = this_device.serial_number[:255]
         device.firmware_version = this_device.firmware_version[:255]
@@ -100,9 +140,30 @@ def enroll(
         device.enabled = True
         device.enrolled_at = timezone.now()
         token = device.issue_token()
+        if issue_certificate:
+            try:
+                issued = pki.issue_device_certificate(device.name, device.endpoint_reference)
+            except pki.CertificateError as exc:
+                raise EnrollmentError("no certificate could be issued: %s" % exc) from exc
+        device.certificate_sha256 = issued.sha256 if issued is not None else recorded
         device.save()
+        cert_kind = "issued" if issued is not None else "recorded" if recorded else "none"
         DeviceEvent.objects.create(
-            device=device, kind="enrolled", detail={"url": url, "scan_service_url": scan_url, "new": created}
+            device=device,
+            kind="enrolled",
+            detail={
+                "url": url,
+                "scan_service_url": scan_url,
+                "new": created,
+                "certificate": cert_kind,
+                "certificate_sha256": device.certificate_sha256,
+            },
         )
-    logger.info("enrolled %s (%s) at %s", device.name, device.endpoint_reference, scan_url)
-    return device, token
+    logger.info(
+        "enrolled %s (%s) at %s; new token, certificate: %s",
+        device.name,
+        device.endpoint_reference,
+        scan_url,
+        cert_kind,
+    )
+    return Enrollment(device, token, issued)

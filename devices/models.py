@@ -62,9 +62,12 @@ class Device(models.Model):
     )
     enabled = models.BooleanField(default=True)
     enrolled_at = models.DateTimeField(default=timezone.now)
-    token_hash = models.CharField(max_length=64, blank=True, help_text="sha256 of the device's bearer token")
+    # Indexed: every request to the scan server looks its device up by one of these two.
+    token_hash = models.CharField(
+        max_length=64, blank=True, db_index=True, help_text="sha256 of the device's bearer token"
+    )
     certificate_sha256 = models.CharField(
-        max_length=64, blank=True, help_text="client certificate fingerprint"
+        max_length=64, blank=True, db_index=True, help_text="client certificate fingerprint"
     )
 
     class Meta:

@@ -3,12 +3,17 @@
 A call to the scan server is admitted in two steps:
 
 1. :func:`authenticate_device` — the caller is an enrolled, enabled ``Device``. It proves it with
-   ``Authorization: Bearer <token>`` (issued once at enrollment, kept only as a hash) or with the
-   TLS client certificate whose SHA-256 fingerprint was stored at enrollment. The certificate is
-   read from the ASGI TLS extension (``scope["extensions"]["tls"]["client_cert_chain"]``, PEM);
-   daphne (Twisted endpoints) does not fill that extension, so under daphne the token is the
-   credential and client-certificate checking, if wanted, belongs to a TLS-terminating proxy that
-   forwards the fingerprint — hence the token path is the one every deployment and test uses.
+   the TLS client certificate whose SHA-256 fingerprint (of the DER encoding) was stored at
+   enrollment (``devices.enrollment``; issued by the device CA, ``devices.pki``, or the device's
+   own), or — where a device cannot do TLS client authentication — with ``Authorization: Bearer
+   <token>`` (issued once at enrollment, kept only as a hash). A valid token is looked at first;
+   otherwise the certificate decides. The certificate is read from the ASGI TLS extension
+   (``scope["extensions"]["tls"]["client_cert_chain"]``, PEM), which ``manage.py runscanserver``
+   (:mod:`scanserver.serve`, uvicorn) fills. Trust is in two layers: the TLS handshake only
+   completes for a certificate that chains to the ``--device-ca`` file (any other is refused
+   before a request is read), and this module then accepts only the fingerprint of an enrolled,
+   enabled device — so re-enrolling (a new fingerprint) or disabling a device revokes its
+   certificate without a CRL. Under daphne, which does not fill the extension, only tokens work.
 2. :func:`admit_create` — for ``CreatePostScanJob``: the PSP exists and is published, is served
    by this scan server, the user SID resolves in the directory to a user whom
    ``smc.availability.may_use`` allows on this device, and the submitted PostScanInstructions

@@ -10,7 +10,10 @@ This module only speaks HTTP: it refuses plain HTTP unless ``SMC_SCANSERVER_ALLO
 is on (403), unknown server GUIDs (404) and other methods (405); it streams the request body
 chunk by chunk from ``receive`` through the MTOM reader into the spool's ``incoming`` directory
 (a document is never held in memory whole); then it hands the parsed message to the synchronous
-work in the ORM's thread (``sync_to_async(thread_sensitive=True)``).
+work on a pool of threads (:func:`in_thread`; ``SMC_SCANSERVER_THREADS``), each with its own
+database connection, so requests of different devices overlap their commits and fsyncs. Which
+server row this is is cached for a few seconds (``CACHE_SECONDS``); the caller is checked on
+every request.
 
 Production (TLS, one process per core behind the same database and spool)::
 
@@ -29,17 +32,21 @@ import json
 import logging
 import os
 import re
+import threading
+import time
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smc.settings")
 django.setup()
 
-from asgiref.sync import sync_to_async  # noqa: E402
 from channels.layers import get_channel_layer  # noqa: E402
+from django.db import connections  # noqa: E402
+from django.db.models.signals import post_delete, post_save  # noqa: E402
 
 from devices.protocols import mtom, soap  # noqa: E402
 from scanserver import access, conf, endpoint, events, reaper  # noqa: E402
@@ -50,6 +57,7 @@ from smc import health  # noqa: E402
 logger = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
+T = TypeVar("T")
 ROUTE = re.compile(r"^/ScanServer/(?P<guid>[0-9A-Fa-f-]{32,40})(?P<events>/events)?/?$")
 PLAIN_HTTP_REFUSED = (
     "this scan server accepts HTTPS only; plain HTTP is enabled only with SMC_SCANSERVER_ALLOW_PLAIN_HTTP"
@@ -118,22 +126,104 @@ def this_server() -> ScanServer | None:
     return rows[0] if len(rows) == 1 else None
 
 
+# This scan server's row is read from the database at most once per CACHE_SECONDS (and again
+# whenever a request names another GUID): a device sends one request per page. An admin's change
+# to the row (the server disabled) takes effect within that many seconds. The caller's credential
+# is looked up on every request, so a device disabled or re-enrolled is refused at once.
+CACHE_SECONDS = 5.0
+_server_cache: tuple[float, ScanServer | None] | None = None
+
+
 def _server_for(guid: str) -> ScanServer | None:
+    global _server_cache
     try:
         parsed = uuid.UUID(guid)
     except ValueError:
         return None
-    server = this_server()
+    now = time.monotonic()
+    cached = _server_cache
+    if cached is None or now - cached[0] > CACHE_SECONDS or cached[1] is None or cached[1].guid != parsed:
+        cached = _server_cache = (now, this_server())
+    server = cached[1]
     if server is None or server.guid != parsed or not server.enabled:
         return None
     return server
+
+
+def forget_cached(*args: Any, **kwargs: Any) -> None:
+    """Drop the cached server row (a ScanServer row was saved or deleted in this process)."""
+    global _server_cache
+    _server_cache = None
+
+
+post_save.connect(forget_cached, sender=ScanServer, dispatch_uid="scanserver.asgi.forget_cached.save")
+post_delete.connect(forget_cached, sender=ScanServer, dispatch_uid="scanserver.asgi.forget_cached.delete")
 
 
 def _identify(server: ScanServer, headers: dict[str, str], scope: Scope) -> Caller:
     peer = "%s:%s" % tuple(scope.get("client") or ("?", "?"))
     token = access.bearer_token(headers)
     device = access.authenticate_device(headers, scope)
+    fingerprint = access.client_cert_sha256(scope)
+    if device is None and fingerprint:
+        # Refusals name the caller by its peer: say which certificate it presented.
+        peer += " (client certificate sha256 %s)" % fingerprint
     return Caller(server=server, device=device, console=endpoint.is_console(token), peer=peer)
+
+
+def _admission(guid: str, headers: dict[str, str], scope: Scope) -> tuple[bool, Caller | None]:
+    """``(known server, caller)``: the database side of admitting a request (one thread hop)."""
+    server = _server_for(guid)
+    if server is None:
+        return (False, None)
+    return (True, _identify(server, headers, scope))
+
+
+# The synchronous work (ORM, spool renames, fsync) runs on a pool of threads, each with its own
+# database connection, so one request's commit or fsync does not hold up the others. SQLite (the
+# embedded default) has one writer: there the pool has one thread.
+_executor: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=conf.threads(), thread_name_prefix="scanserver-db")
+    return _executor
+
+
+def _with_connection(fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn`` on a pool thread; drop that thread's database connection if it broke."""
+    try:
+        return fn(*args)
+    finally:
+        for conn in connections.all(initialized_only=True):
+            if conn.errors_occurred and not conn.is_usable():
+                conn.close()
+            conn.errors_occurred = False
+
+
+def close_pool_connections(timeout: float = 30.0) -> None:
+    """Close the database connection of every pool thread (tests, before dropping their database).
+
+    One task per thread, held at a barrier until all have run, so each thread takes exactly one.
+    """
+    pool = _executor
+    if pool is None:
+        return
+    size = pool._max_workers  # noqa: SLF001 - the pool's own size, fixed at creation
+    barrier = threading.Barrier(size, timeout=timeout)
+
+    def close() -> None:
+        connections.close_all()
+        barrier.wait()
+
+    for future in [pool.submit(close) for _ in range(size)]:
+        future.result(timeout)
+
+
+async def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_pool(), _with_connection, fn, *args)
 
 
 def _endpoint_url(scope: Scope, headers: dict[str, str]) -> str:
@@ -173,7 +263,7 @@ async def _recover_once() -> None:
     _start_relay()
     try:
         # Restarts resume unfinished work: re-queue pending jobs, sweep half-received parts.
-        await sync_to_async(reaper.on_startup, thread_sensitive=True)()
+        await in_thread(reaper.on_startup)
     except Exception:  # noqa: BLE001 - a failed sweep must not keep the server down
         logger.exception("startup recovery failed; the reap_jobs task will retry")
 
@@ -186,8 +276,9 @@ async def _scan_server(scope: Scope, receive: Any, send: Any, guid: str, is_even
         logger.warning("refused plain-HTTP request to %s from %s", scope["path"], scope.get("client"))
         await _send(send, 403, PLAIN_HTTP_REFUSED.encode(), "text/plain; charset=utf-8")
         return
-    server = await sync_to_async(_server_for, thread_sensitive=True)(guid)
-    if server is None:
+    headers = _headers(scope)
+    known, caller = await in_thread(_admission, guid, headers, scope)
+    if not known or caller is None:
         await body.drain()
         await _send_json(send, 404, {"error": "no such scan server", "path": scope["path"]})
         return
@@ -195,8 +286,6 @@ async def _scan_server(scope: Scope, receive: Any, send: Any, guid: str, is_even
         await body.drain()
         await _send(send, 405, b"POST SOAP messages here", "text/plain; charset=utf-8")
         return
-    headers = _headers(scope)
-    caller = await sync_to_async(_identify, thread_sensitive=True)(server, headers, scope)
     try:
         message = await _read_message(headers, body)
     except soap.SoapFault as fault:
@@ -211,16 +300,24 @@ async def _scan_server(scope: Scope, receive: Any, send: Any, guid: str, is_even
         if is_events:
             from scanserver import eventsink
 
-            status, payload = await sync_to_async(eventsink.answer, thread_sensitive=True)(
-                caller, message.envelope
-            )
+            status, payload = await in_thread(eventsink.answer, caller, message.envelope)
         else:
             call = endpoint.Call(caller=caller, endpoint_url=_endpoint_url(scope, headers))
-            answer = sync_to_async(endpoint.answer, thread_sensitive=True)
-            status, payload = await answer(call, message.envelope)
+            status, payload = await in_thread(endpoint.answer, call, message.envelope)
     finally:
         message.discard()
     await _send_soap(send, status, payload)
+
+
+async def _shutdown() -> None:
+    """Finish the in-process worker's job in hand (embedded default; bounded), then the pool."""
+    from scanserver import inprocess
+
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, inprocess.shutdown)
+    pool = _executor
+    if pool is not None:
+        await loop.run_in_executor(None, lambda: pool.shutdown(wait=True, cancel_futures=True))
 
 
 async def _lifespan(receive: Any, send: Any) -> None:
@@ -230,6 +327,7 @@ async def _lifespan(receive: Any, send: Any) -> None:
             await _recover_once()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await _shutdown()
             await send({"type": "lifespan.shutdown.complete"})
             return
 
@@ -241,7 +339,7 @@ async def application(scope: Scope, receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
     if scope["path"] == "/healthz" and scope["method"] in ("GET", "HEAD"):
-        checks = await sync_to_async(lambda: [health.check_database(), health.check_broker()])()
+        checks = await in_thread(lambda: [health.check_database(), health.check_broker()])
         ok = all(c.ok for c in checks)
         body = {
             "service": "scanserver",

@@ -14,7 +14,15 @@ SCANSERVER_JOB_TIMEOUT             SMC_SCANSERVER_JOB_TIMEOUT            600 s (
 SCANSERVER_STUCK_TIMEOUT           SMC_SCANSERVER_STUCK_TIMEOUT          1800 s in processing
 SCANSERVER_MAX_PART_BYTES          SMC_SCANSERVER_MAX_PART_BYTES         512 MiB per document
 SCANSERVER_CONSOLE_TOKEN           SMC_SCANSERVER_CONSOLE_TOKEN          "" (WS-DSC refused)
+SCANSERVER_BACKGROUND_TASKS        SMC_SCANSERVER_BACKGROUND_TASKS       true (see below)
+SCANSERVER_THREADS                 SMC_SCANSERVER_THREADS                8 (1 on SQLite: one writer)
 =================================  ====================================  ==========================
+
+``SCANSERVER_BACKGROUND_TASKS`` matters only without a broker (the embedded default, Celery
+``task_always_eager``): on, a process that queues processing hands it to its in-process worker
+thread (:mod:`scanserver.inprocess`) and returns at once; off, the processing runs synchronously
+in the caller, as eager Celery does — the scan server then answers ``EndPostScanJob`` only after
+the job was processed and delivered. With a broker it has no effect: workers process.
 """
 
 from __future__ import annotations
@@ -72,7 +80,23 @@ def console_token() -> str:
     )
 
 
+def background_tasks() -> bool:
+    value = getattr(settings, "SCANSERVER_BACKGROUND_TASKS", None)
+    return bool(value) if value is not None else _env.flag("SMC_SCANSERVER_BACKGROUND_TASKS", True)
+
+
 def mtom_limits() -> mtom.MtomLimits:
     """Streaming limits of a request: one document per SendImage up to the part limit, root ≤ 1 MiB."""
     part = max_part_bytes()
     return mtom.MtomLimits(max_root_bytes=MIB, max_part_bytes=part, max_total_bytes=part + 2 * MIB)
+
+
+def threads() -> int:
+    """Threads per scan-server process doing the synchronous work of requests (each holds a
+    database connection, so processes × threads must stay under the server's connection limit)."""
+    value = getattr(settings, "SCANSERVER_THREADS", None)
+    if value is None:
+        value = _env.number("SMC_SCANSERVER_THREADS", 0, minimum=1, maximum=64)
+    if not value:
+        value = 1 if str(settings.DATABASES["default"]["ENGINE"]).endswith("sqlite3") else 8
+    return max(1, int(value))

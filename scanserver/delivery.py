@@ -1,20 +1,38 @@
 """Deliveries of a processed job: planning, sending with retries, and the job's end state.
 
 Filter *i* of the job's ``PostScanInstructions`` is the process destination at position *i*
-(``smc.scanprocesses``): its config and sealed credential come from the published version's
-snapshot (immutable, so a later edit of the process cannot change where an old job goes), else
-from the process. One ``Delivery`` per filter, keyed by ``(job, position=i)``; its ``target``
-is what the device's instructions say (UNCs, site URLs, addresses — a device may change them
-where the process allows, which the scan server already checked), else the destination's config.
+(``smc.scanprocesses``). One ``Delivery`` per filter, keyed by ``(job, position=i)``; its
+``target`` is what the device's instructions say (UNCs, site URLs, addresses — a device may
+change them where the process allows, which the scan server already checked), else the
+destination's config.
+
+Which settings and credential a delivery sends with (:func:`base_config`):
+
+* A job with a published version — every job a device creates, WS-DSP and WSD alike — sends
+  filter *i* with destination *i* of that version's settings snapshot: the config and sealed
+  credential as they were published, in the version the job was created with. A version never
+  changes, so editing, replacing or deleting the process's destinations afterwards changes
+  nothing for the job, not even for a retry days later (to send a held job elsewhere or with a new
+  password, cancel it and scan again once the new version is published).
+* A job without a version (a process never published: jobs made by hand or by tests) follows the
+  live process: the ``ProcessDestination`` its delivery is linked to (``Delivery.destination``);
+  without a link, the process's destination at position *i*, as before deliveries had links.
+
+When a delivery is planned it is linked to the process destination at position *i* if that row
+is where its settings came from (:func:`source_destination`): always for a job without a
+version; for a job with a version only while the row still holds exactly what the snapshot holds
+(kind, config, user name, sealed credential) — after an edit of the process the link stays empty
+and the delivery goes by the snapshot all the same. The link is history, not a setting: deleting
+the destination sets it to null and leaves the delivery and its receipt as they were.
 
 ContinueOnError ([MS-BDSRR] §2.2.4.31): when false, filter *i+1* starts only after filter *i*
 delivered, and a filter that failed for good stops the later ones (they stay pending until a
 retry). When true, all filters run independently.
 
 End of a job: all deliveries delivered (or canceled by hand) → ``completed`` (with errors when a
-delivery was canceled after failing, with warnings when the job recorded one); a delivery that
-failed past the retry limit → ``needs_attention`` (``job.hold``), from where
-:func:`retry_job` sends the failed deliveries again.
+delivery was canceled after failing, with warnings when ``ScanJob.warnings`` is not empty); a
+delivery that failed past the retry limit → ``needs_attention`` (``job.hold``), from where
+:func:`retry_job` sends the failed deliveries again (the job keeps its warnings).
 """
 
 from __future__ import annotations
@@ -32,6 +50,7 @@ from scanserver import destinations, pipeline
 from scanserver.destinations import Credentials, DeliveryError
 from scanserver.models import Delivery, DeliveryState, JobState, OutputDocument, ScanJob
 from smc.env import Env
+from smc.models import ProcessDestination
 
 log = logging.getLogger(__name__)
 _env = Env()
@@ -80,28 +99,82 @@ class DestinationConfig:
             raise DeliveryError(str(exc), destinations.INVALID_ARGS, retryable=False) from None
         return Credentials(self.username, password)
 
+    @classmethod
+    def of(cls, row: ProcessDestination) -> DestinationConfig:
+        return cls(row.kind, dict(row.config or {}), row.username, row.secret)
 
-def destination_configs(job: ScanJob) -> list[DestinationConfig]:
-    """The job's destinations in filter order: the version snapshot, else the process."""
+
+def _snapshot_destinations(job: ScanJob) -> list[DestinationConfig] | None:
+    """Destinations of the job's version in filter order; None when the job has no version."""
     snap: dict[str, Any] = {}
     if job.process_version is not None:
         snap = job.process_version.settings_snapshot or {}
-    if isinstance(snap.get("destinations"), list):
-        return [
-            DestinationConfig(
-                str(d.get("kind", "")),
-                dict(d.get("config") or {}),
-                str(d.get("username", "")),
-                str(d.get("secret", "")),
-            )
-            for d in snap["destinations"]
-        ]
+    if not isinstance(snap.get("destinations"), list):
+        return None
+    return [
+        DestinationConfig(
+            str(d.get("kind", "")),
+            dict(d.get("config") or {}),
+            str(d.get("username", "")),
+            str(d.get("secret", "")),
+        )
+        for d in snap["destinations"]
+    ]
+
+
+def _live_destinations(job: ScanJob) -> list[ProcessDestination]:
     if job.process is None:
         return []
-    return [
-        DestinationConfig(d.kind, dict(d.config or {}), d.username, d.secret)
-        for d in job.process.destinations.order_by("position", "pk")
-    ]
+    return list(job.process.destinations.order_by("position", "pk"))
+
+
+def destination_configs(job: ScanJob) -> list[DestinationConfig]:
+    """The job's destinations in filter order: the version snapshot, else the process."""
+    snapshot = _snapshot_destinations(job)
+    if snapshot is not None:
+        return snapshot
+    return [DestinationConfig.of(d) for d in _live_destinations(job)]
+
+
+def source_destination(job: ScanJob, position: int) -> ProcessDestination | None:
+    """The process destination filter ``position`` takes its settings from, for the link of a new
+    delivery (module docstring); None when no live row is that source."""
+    live = _live_destinations(job)
+    if position >= len(live):
+        return None
+    row = live[position]
+    snapshot = _snapshot_destinations(job)
+    if snapshot is None:
+        return row
+    if position < len(snapshot) and snapshot[position] == DestinationConfig.of(row):
+        return row
+    return None  # the process was edited after the job's version was published
+
+
+def base_config(delivery: Delivery) -> DestinationConfig:
+    """The destination ``delivery`` sends with, before the device's instructions are applied (the
+    rule is in the module docstring). Raises a non-retryable DeliveryError when there is none."""
+    job = delivery.job
+    position = delivery.position
+    snapshot = _snapshot_destinations(job)
+    if snapshot is None and delivery.destination is not None:
+        return DestinationConfig.of(delivery.destination)
+    # A job with a version: filter i is entry i of the immutable snapshot (not a live row).
+    # A job without a version and without a link: the row was planned before deliveries had links
+    # (migration scanserver 0003), or while the process had no destination at this position, or its
+    # destination has since been replaced; an unpublished process is followed as it is now.
+    dests = snapshot if snapshot is not None else destination_configs(job)
+    if position >= len(dests):
+        raise _no_destination(position, len(dests))
+    return dests[position]
+
+
+def _no_destination(position: int, count: int) -> DeliveryError:
+    return DeliveryError(
+        "filter %d has no destination in the process (it has %d)" % (position + 1, count),
+        destinations.INVALID_ARGS,
+        retryable=False,
+    )
 
 
 def _target(kind: str, config: dict[str, Any]) -> str:
@@ -117,18 +190,20 @@ def _target(kind: str, config: dict[str, Any]) -> str:
     return str(config.get("url", ""))
 
 
-def effective_config(job: ScanJob, position: int) -> tuple[DestinationConfig, str]:
-    """``(destination, dialect)`` for filter ``position``, with the device's instructions applied."""
+def effective_config(
+    job: ScanJob, position: int, base: DestinationConfig | None = None
+) -> tuple[DestinationConfig, str]:
+    """``(destination, dialect)`` for filter ``position``, with the device's instructions applied
+    to ``base`` (the destination of a planned delivery, :func:`base_config`), else to the job's
+    destination at ``position``."""
     from devices.protocols import psp
 
-    dests = destination_configs(job)
-    if position >= len(dests):
-        raise DeliveryError(
-            "filter %d has no destination in the process (it has %d)" % (position + 1, len(dests)),
-            destinations.INVALID_ARGS,
-            retryable=False,
-        )
-    dest = dests[position]
+    if base is None:
+        dests = destination_configs(job)
+        if position >= len(dests):
+            raise _no_destination(position, len(dests))
+        base = dests[position]
+    dest = base
     config = dict(dest.config)
     dialect = ""
     instructions = pipeline.instructions_of(job)
@@ -173,7 +248,12 @@ def plan_deliveries(job: ScanJob) -> list[Delivery]:
                 # Keep the row so the failure is visible and retryable once the process is fixed.
                 kind, target, dialect = "folder", "(unknown: %s)" % exc, ""
             existing[position] = Delivery.objects.create(
-                job=job, position=position, kind=kind, dialect=dialect, target=target[:2048]
+                job=job,
+                position=position,
+                destination=source_destination(job, position),
+                kind=kind,
+                dialect=dialect,
+                target=target[:2048],
             )
     return [existing[p] for p in sorted(existing)]
 
@@ -220,7 +300,7 @@ def send(delivery_id: int) -> Outcome | None:
         return None
     job = delivery.job
     try:
-        dest, _dialect = effective_config(job, delivery.position)
+        dest, _dialect = effective_config(job, delivery.position, base_config(delivery))
         module = destinations.get(dest.kind)
         outputs = list(OutputDocument.objects.filter(job=job).order_by("name"))
         if not outputs:
@@ -268,7 +348,7 @@ def settle(job_id: int) -> str:
             pipeline.notify(job)
         elif deliveries and all(s in (DeliveryState.DELIVERED, DeliveryState.CANCELED) for s in states):
             with_errors = any(d.state == DeliveryState.CANCELED and d.last_error for d in deliveries)
-            job.complete(with_errors=with_errors, with_warnings=bool(pipeline.warnings_of(job)))
+            job.complete(with_errors=with_errors, with_warnings=bool(job.warnings))
             pipeline.notify(job)
         return job.state
 
@@ -285,11 +365,7 @@ def retry_job(job_id: int) -> bool:
         ):
             delivery.attempts = 0
             delivery.retry()
-        warnings = pipeline.warnings_of(job)
-        job.retry()
-        if warnings:  # retry() clears the error; the warnings still apply to the documents
-            for text in warnings:
-                pipeline.add_warning(job, text)
+        job.retry()  # clears the error; the warnings stay (they describe the documents)
         pipeline.notify(job)
     return True
 
@@ -308,7 +384,7 @@ def cancel_failed(job_id: int) -> str:
             .exclude(state__in=(DeliveryState.DELIVERED, DeliveryState.CANCELED))
             .exists()
         ):
-            job.complete(with_errors=True, with_warnings=bool(pipeline.warnings_of(job)))
+            job.complete(with_errors=True, with_warnings=bool(job.warnings))
             pipeline.notify(job)
         return job.state
 

@@ -12,10 +12,13 @@ token gets the same "not found" as a wrong one.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from devices.models import Device
 from devices.protocols import dsp, jobstatus, mtom, psp, soap
@@ -43,18 +46,24 @@ def token_not_found(token: str, ns_fault: tuple[str, str] = dsp.FAULT_JOB_TOKEN_
     return soap.SoapFault.sender(ns_fault, "no such job: %s" % token[:80])
 
 
+def caller_jobs(caller: Caller, token: str) -> QuerySet[ScanJob] | None:
+    """The caller's jobs with ``token`` (at most one), or ``None`` when the token is not a GUID."""
+    try:
+        parsed = uuid.UUID(token.strip())
+    except ValueError:
+        return None
+    jobs = ScanJob.objects.filter(token=parsed, server=caller.server)
+    if not caller.console:
+        jobs = jobs.filter(device=caller.device) if caller.device is not None else jobs.none()
+    return jobs
+
+
 def find_job(
     caller: Caller, token: str, *, ns_fault: tuple[str, str] = dsp.FAULT_JOB_TOKEN_NOT_FOUND
 ) -> ScanJob:
     """The caller's job with ``token``; a ClientErrorJobTokenNotFound fault otherwise."""
-    try:
-        parsed = uuid.UUID(token.strip())
-    except ValueError:
-        raise token_not_found(token, ns_fault) from None
-    jobs = ScanJob.objects.filter(token=parsed, server=caller.server)
-    if not caller.console:
-        jobs = jobs.filter(device=caller.device) if caller.device is not None else jobs.none()
-    job = jobs.first()
+    jobs = caller_jobs(caller, token)
+    job = jobs.first() if jobs is not None else None
     if job is None:
         raise token_not_found(token, ns_fault)
     return job
@@ -102,32 +111,51 @@ def create_post_scan_job(caller: Caller, req: dsp.CreatePostScanJobRequest) -> S
 
 def send_image(caller: Caller, req: dsp.SendImageRequest, part: mtom.SpooledPart) -> ingest.Stored:
     """Store one document durably; only after this returns may SendImageResponse go out."""
-    try:
-        job = find_job(caller, req.job_token)
-    except soap.SoapFault:
+    jobs = caller_jobs(caller, req.job_token)
+    if jobs is None:
         part.path.unlink(missing_ok=True)
-        raise
+        raise token_not_found(req.job_token)
     try:
-        stored = ingest.store_document(job.pk, req.document.document_id, req.document.format, part)
+        stored = ingest.store_document(jobs, req.document.document_id, req.document.format, part)
+    except ingest.JobNotFound:
+        raise token_not_found(req.job_token) from None
     except ingest.DocumentConflict as exc:
         raise invalid_args(str(exc)) from None
     except ingest.JobNotReceiving as exc:
         raise invalid_args(str(exc)) from None
-    if stored.created:
-        job.refresh_from_db()
+    if stored.created and _progress_due(stored.job):
         with transaction.atomic():
-            events.job_changed(job)
+            events.job_changed(stored.job)
     return stored
 
 
+# Page-by-page progress reaches the console and subscribers at most this often per job (the
+# first page always); state changes (created, ended, processed) are always sent at once.
+PROGRESS_INTERVAL = 1.0
+_last_progress: dict[int, float] = {}
+_progress_lock = threading.Lock()
+
+
+def _progress_due(job: ScanJob) -> bool:
+    now = time.monotonic()
+    with _progress_lock:
+        if len(_last_progress) > 10_000:  # jobs end; forget the oldest entries
+            for key in sorted(_last_progress, key=_last_progress.__getitem__)[:5_000]:
+                del _last_progress[key]
+        last = _last_progress.get(job.pk)
+        if job.images_received > 1 and last is not None and now - last < PROGRESS_INTERVAL:
+            return False
+        _last_progress[job.pk] = now
+        return True
+
+
 def _queue_processing(job_id: int) -> None:
+    # A worker's message, or the embedded default's in-process worker thread: not processed inside
+    # this request unless SMC_SCANSERVER_BACKGROUND_TASKS is off (scanserver.tasks.queue_processing).
+    from scanserver import tasks
+
     try:
-        from scanserver.tasks import process_job  # type: ignore[attr-defined]
-    except ImportError:
-        logger.warning("scanserver.tasks.process_job is not available; job %s waits in pending", job_id)
-        return
-    try:
-        process_job.delay(job_id)
+        tasks.queue_processing(job_id)
     except Exception:  # noqa: BLE001 - the reaper re-queues pending jobs; the device's ack stands
         logger.exception("could not queue processing of job %s; the reaper will retry", job_id)
 

@@ -244,31 +244,49 @@ def repository_summary(job: ScanJob) -> dsc.RepositoryStatusSummaryEvent | None:
 
 async def relay(layer: Any, stop: asyncio.Event | None = None) -> None:
     """Forward job broadcasts made by other processes (workers, other replicas) to this
-    process's WS-Eventing subscribers. Runs until ``stop`` is set or the task is cancelled."""
+    process's WS-Eventing subscribers. Runs until ``stop`` is set or the task is cancelled.
+
+    One ``receive`` is kept waiting across the once-a-second checks of ``stop``: cancelling a
+    channel layer's receive after it popped a message would lose that message.
+    """
     from asgiref.sync import sync_to_async
 
     loop = asyncio.get_running_loop()
     channel = ""
-    joined = 0.0
-    while stop is None or not stop.is_set():
-        try:
-            if not channel:
-                channel = await layer.new_channel()
-            if loop.time() - joined > RELAY_REJOIN_SECONDS:
-                await layer.group_add(status.JOBS_GROUP, channel)
-                joined = loop.time()
+    joined: float | None = None  # loop time of the last group_add (not 0.0: the loop's clock starts at boot)
+    waiting: asyncio.Future[Any] | None = None
+    try:
+        while stop is None or not stop.is_set():
             try:
-                message = await asyncio.wait_for(layer.receive(channel), timeout=1.0)
-            except TimeoutError:
+                if not channel:
+                    channel = await layer.new_channel()
+                if joined is None or loop.time() - joined > RELAY_REJOIN_SECONDS:
+                    await layer.group_add(status.JOBS_GROUP, channel)
+                    joined = loop.time()
+                if waiting is None:
+                    waiting = asyncio.ensure_future(layer.receive(channel))
+                done, _ = await asyncio.wait({waiting}, timeout=1.0)
+                if not done:
+                    continue
+                received, waiting = waiting, None
+                message = received.result()
+            except Exception as exc:  # noqa: BLE001 - the broker went away: wait, then join again
+                logger.warning("event relay: the channel layer failed (%s); retrying in 5 s", exc)
+                if waiting is not None:
+                    waiting.cancel()
+                channel, joined, waiting = "", None, None
+                await asyncio.sleep(5)
                 continue
-        except Exception as exc:  # noqa: BLE001 - the broker went away: wait, then join again
-            logger.warning("event relay: the channel layer failed (%s); retrying in 5 s", exc)
-            channel, joined = "", 0.0
-            await asyncio.sleep(5)
-            continue
-        if message.get("kind") != "job" or message.get("origin") == ORIGIN:
-            continue
-        try:
-            await sync_to_async(notify_job, thread_sensitive=True)(int(message["id"]))
-        except Exception:  # noqa: BLE001 - one bad message must not stop the relay
-            logger.exception("could not relay the events of job %s", message.get("id"))
+            await _relay_one(message, sync_to_async)
+    finally:
+        if waiting is not None:
+            waiting.cancel()
+
+
+async def _relay_one(message: dict[str, Any], sync_to_async: Any) -> None:
+    if message.get("kind") != "job" or message.get("origin") == ORIGIN:
+        return
+    try:
+        await sync_to_async(notify_job, thread_sensitive=True)(int(message["id"]))
+    except Exception:  # noqa: BLE001 - one bad message must not stop the relay
+        logger.exception("could not relay the events of job %s", message.get("id"))

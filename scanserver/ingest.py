@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Subquery
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from devices.protocols import mtom
@@ -56,6 +56,10 @@ class DocumentConflict(Exception):
     """The DocumentId was already received with other bytes; the message says both digests."""
 
 
+class JobNotFound(Exception):
+    """No job matched (a wrong or foreign token); the caller turns it into its fault."""
+
+
 class JobNotReceiving(Exception):
     """The job no longer takes documents (ended, canceled, aborted)."""
 
@@ -64,6 +68,7 @@ class JobNotReceiving(Exception):
 class Stored:
     page: ScanPage
     created: bool  # False: an identical resend, acknowledged again
+    job: ScanJob  # as locked while storing (images_received counts this document)
 
 
 def extension_for(fmt: str) -> str:
@@ -89,26 +94,38 @@ def _ensure_dir(path: Path) -> None:
         _fsync_dir(path.parent)
 
 
-def store_document(job_id: int, document_id: int, fmt: str, part: mtom.SpooledPart) -> Stored:
+def store_document(
+    job: int | QuerySet[ScanJob], document_id: int, fmt: str, part: mtom.SpooledPart
+) -> Stored:
     """Move ``part`` into the job's spool directory and commit its ScanPage row.
 
-    Raises :class:`JobNotReceiving` or :class:`DocumentConflict`; in every case the temporary
-    file of ``part`` is gone when this returns or raises.
+    ``job`` is the job's id, or a queryset that selects the job (``dsp.send_image`` passes the
+    caller's job by token, device and server, so finding and locking it is one query). Raises
+    :class:`JobNotFound`, :class:`JobNotReceiving` or :class:`DocumentConflict`; in every case the
+    temporary file of ``part`` is gone when this returns or raises.
     """
+    jobs = ScanJob.objects.filter(pk=job) if isinstance(job, int) else job
     try:
-        return _store(job_id, document_id, fmt, part)
+        return _store(jobs, document_id, fmt, part)
     finally:
         part.path.unlink(missing_ok=True)
 
 
-def _store(job_id: int, document_id: int, fmt: str, part: mtom.SpooledPart) -> Stored:
+def _store(jobs: QuerySet[ScanJob], document_id: int, fmt: str, part: mtom.SpooledPart) -> Stored:
     # One transaction with the job row locked: the resend check, the state check, the rename and
-    # the row (fewer round trips per page than separate look-ups; the order of the durable steps
-    # — file renamed and directory fsync'd, then the row committed — is unchanged).
+    # the row (the order of the durable steps — file renamed and directory fsync'd, then the row
+    # committed — is what makes a crash at any point safe; see the module docstring).
+    # Queries per new document: lock the job, look for the document, insert the page, count it.
+    job_id: int | None = None
     try:
         with transaction.atomic():
-            job = ScanJob.objects.select_for_update().get(pk=job_id)
-            existing = ScanPage.objects.filter(job=job, document_id=document_id).first()
+            job = jobs.select_for_update(of=("self",)).first()
+            if job is None:
+                raise JobNotFound()
+            job_id = job.pk
+            # (No ORDER BY and no model instance on the usual path, where the document is new.)
+            seen = list(ScanPage.objects.filter(job=job, document_id=document_id).values_list("pk")[:1])
+            existing = ScanPage.objects.get(pk=seen[0][0]) if seen else None
             if existing is not None:
                 if existing.sha256 == part.sha256:
                     logger.info(
@@ -116,7 +133,7 @@ def _store(job_id: int, document_id: int, fmt: str, part: mtom.SpooledPart) -> S
                         job.token,
                         document_id,
                     )
-                    return Stored(existing, False)
+                    return Stored(existing, False, job)
                 raise DocumentConflict(
                     "DocumentId %d was already received with sha256 %s; this one has %s"
                     % (document_id, existing.sha256, part.sha256)
@@ -137,24 +154,24 @@ def _store(job_id: int, document_id: int, fmt: str, part: mtom.SpooledPart) -> S
                 sha256=part.sha256,
                 size=part.size,
             )
+            # The row is locked and the page is new (unique per job and DocumentId): +1 is exact.
+            job.images_received += 1
+            job.last_activity_at = timezone.now()
             ScanJob.objects.filter(pk=job.pk).update(
-                images_received=Subquery(
-                    ScanPage.objects.filter(job=job).values("job").annotate(n=Count("pk")).values("n")
-                ),
-                last_activity_at=timezone.now(),
+                images_received=F("images_received") + 1, last_activity_at=job.last_activity_at
             )
     except IntegrityError:
         # Two resends of one document raced; the winner's row decides.
-        winner = ScanPage.objects.get(job_id=job_id, document_id=document_id)
+        winner = ScanPage.objects.select_related("job").get(job_id=job_id, document_id=document_id)
         if winner.sha256 != part.sha256:
             raise DocumentConflict(
                 "DocumentId %d was received twice with different bytes" % document_id
             ) from None
-        return Stored(winner, False)
+        return Stored(winner, False, winner.job)
     logger.info(
         "job %s: document %d stored (%d bytes, sha256 %s)", job.token, document_id, part.size, part.sha256
     )
-    return Stored(page, True)
+    return Stored(page, True, job)
 
 
 def sweep_incoming(older_than: float = STALE_INCOMING_SECONDS) -> int:

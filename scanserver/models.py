@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 
@@ -82,6 +82,8 @@ class JobSource(models.TextChoices):
 
 
 class ScanJob(models.Model):
+    MAX_WARNING_LENGTH = 500
+
     TRANSITIONS: dict[str, frozenset[str]] = {
         JobState.RECEIVING: frozenset({JobState.PENDING, JobState.CANCELED, JobState.ABORTED}),
         JobState.PENDING: frozenset({JobState.PROCESSING, JobState.CANCELED, JobState.ABORTED}),
@@ -129,7 +131,12 @@ class ScanJob(models.Model):
     last_activity_at = models.DateTimeField(default=timezone.now)
     ended_at = models.DateTimeField(null=True, blank=True, help_text="EndPostScanJob received")
     completed_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
+    error = models.TextField(blank=True, help_text="why the job failed or is held; warnings are kept apart")
+    warnings = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="non-fatal problems, short strings (e.g. OCR unavailable: a plain PDF was delivered)",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -144,6 +151,32 @@ class ScanJob(models.Model):
     @property
     def dsc_state(self) -> str:
         return DSC_JOB_STATE[JobState(self.state)]
+
+    def add_warning(self, text: str) -> bool:
+        """Record a non-fatal problem of the job once; False when it was already recorded.
+
+        Saved at once, and only this field, merged with the row under a lock: the warning survives
+        whatever else happens to the job, and two workers adding warnings lose neither. Warnings do
+        not change the state; a job that ends with any ends ``PostScanJobCompletedWithWarnings``,
+        and they stay through a retry (they describe the documents, which a retry reuses).
+        """
+        text = " ".join(text.split())[: self.MAX_WARNING_LENGTH]
+        if not text:
+            return False
+        if self.pk is None:
+            if text in self.warnings:
+                return False
+            self.warnings = [*self.warnings, text]
+            return True
+        with transaction.atomic():
+            stored = ScanJob.objects.select_for_update().values_list("warnings", flat=True).get(pk=self.pk)
+            current = list(stored or [])
+            added = text not in current
+            if added:
+                current.append(text)
+                ScanJob.objects.filter(pk=self.pk).update(warnings=current)
+        self.warnings = current
+        return added
 
     def _move(
         self, to: str, reasons: list[str] | None = None, error: str | None = None, **fields: Any
@@ -187,6 +220,7 @@ class ScanJob(models.Model):
         self._move(JobState.NEEDS_ATTENTION, ["PostScanJobProcessingFailed"], error=error)
 
     def retry(self) -> None:
+        """Back to pending for another run; the error is cleared, the warnings are kept."""
         self._move(JobState.PENDING, ["None"], error="")
 
     def cancel(self) -> None:
@@ -256,6 +290,19 @@ class DestinationKind(models.TextChoices):
 
 
 class Delivery(models.Model):
+    """One filter of a job's post-scan instructions, sent to one destination.
+
+    ``kind``, ``dialect`` and ``target`` are the delivery's own copy, taken when it was planned:
+    the history of a job never depends on the process as it is today. ``destination`` links the
+    process destination the delivery was planned from, while that row exists. It is null when the
+    row was deleted since (``SET_NULL``: editing a process never deletes a job's deliveries; the
+    console replaces a process's destination rows whenever the process is saved), when the process
+    had no destination for the filter, when the process was edited after the job's version was
+    published, and for rows planned before the link existed. Which settings and credential a
+    delivery sends with is decided in :mod:`scanserver.delivery` (the published version's copy,
+    not this link, for every job that has a version).
+    """
+
     TRANSITIONS: dict[str, frozenset[str]] = {
         DeliveryState.PENDING: frozenset({DeliveryState.SENDING, DeliveryState.CANCELED}),
         DeliveryState.SENDING: frozenset(
@@ -267,6 +314,14 @@ class Delivery(models.Model):
     }
 
     job = models.ForeignKey(ScanJob, on_delete=models.CASCADE, related_name="deliveries")
+    destination = models.ForeignKey(
+        "smc.ProcessDestination",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="deliveries",
+        help_text="the process destination this was planned from, while that row exists",
+    )
     kind = models.CharField(max_length=16, choices=DestinationKind.choices)
     dialect = models.CharField(max_length=255, blank=True, help_text="psp filter dialect this came from")
     target = models.CharField(max_length=2048, help_text="where: folder path, UNC, address list, URL")

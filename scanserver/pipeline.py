@@ -12,12 +12,16 @@ A job arrives ``pending`` with its ``ScanPage`` rows (spooled files with sha256)
    do not change between runs (the job's end time, not "now"), so a re-run after a crash finds
    the same names and reuses complete files instead of producing a second set.
 3. :func:`scanserver.delivery.plan_deliveries` — one ``Delivery`` per filter of the job's
-   instructions (filter *i* is the process destination at position *i*), keyed by position.
+   instructions (filter *i* is the process destination at position *i*), keyed by position and
+   linked to the ``ProcessDestination`` it came from while that row exists (the rule for which
+   settings a delivery sends with is in :mod:`scanserver.delivery`).
 4. deliveries run as their own tasks (``scanserver.tasks.deliver``).
 
 Every step may run again after a crash: it neither duplicates nor loses anything. Warnings (OCR
-or PDF/A unavailable) are kept as ``warning: ...`` lines in ``ScanJob.error`` until the model has
-a field of its own for them, and end the job ``PostScanJobCompletedWithWarnings``.
+or PDF/A unavailable or failed: a plain document was delivered instead) go to
+``ScanJob.warnings`` (:meth:`ScanJob.add_warning`, never twice the same), never to
+``ScanJob.error``, which holds only why a job failed; a job with warnings ends
+``PostScanJobCompletedWithWarnings``.
 """
 
 from __future__ import annotations
@@ -45,7 +49,6 @@ from smc.env import Env
 log = logging.getLogger(__name__)
 _env = Env()
 
-WARNING_PREFIX = "warning: "
 REASON_PROCESSING_FAILED = "PostScanJobProcessingFailed"
 DEFAULT_TEMPLATE = "{root}-{date:%Y%m%d-%H%M%S}-{seq}"
 
@@ -100,18 +103,10 @@ def notify(job: ScanJob) -> None:
 # --------------------------------------------------------------------------- warnings
 
 
-def warnings_of(job: ScanJob) -> list[str]:
-    return [line[len(WARNING_PREFIX) :] for line in job.error.splitlines() if line.startswith(WARNING_PREFIX)]
-
-
 def add_warning(job: ScanJob, text: str) -> None:
-    line = WARNING_PREFIX + text
-    lines = job.error.splitlines()
-    if line in lines:
-        return
-    job.error = "\n".join([*lines, line])
-    ScanJob.objects.filter(pk=job.pk).update(error=job.error)
-    log.warning("job %s: %s", job.token, text)
+    """Record a non-fatal problem on the job (once) and log it the first time."""
+    if job.add_warning(text):
+        log.warning("job %s: %s", job.token, text)
 
 
 # --------------------------------------------------------------------------- settings of the job

@@ -15,16 +15,25 @@ a countdown; in the embedded default (``CELERY_TASK_ALWAYS_EAGER``) a countdown 
 immediately and recurse, so nothing is sent and :func:`deliver_due` — run periodically (beat, or
 the embedded runner's timer, e.g. every 30 s) — sends what is due. ``deliver_due`` also picks up
 anything whose message was lost, and :func:`recover` resumes the work of a dead worker.
+
+Every place that wants a job processed calls :func:`queue_processing`, never ``process_job.delay``:
+with a broker it sends the message; in the embedded default it hands the job to the process's
+in-process worker thread (:mod:`scanserver.inprocess`), because an eager ``delay`` would process
+inside the request that asked — the device would wait for the delivery to get its
+``EndPostScanJobResponse``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
+from collections.abc import Iterator
 
 from celery import shared_task
-from django.db import OperationalError
+from django.db import OperationalError, transaction
 
-from scanserver import delivery, pipeline
+from scanserver import conf, delivery, inprocess, pipeline
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +47,38 @@ def _send(delivery_id: int, retry_in: float | None = None) -> None:
     if retry_in is not None and _eager():
         return  # deliver_due sends it when due (see the module docstring)
     deliver.apply_async((delivery_id,), countdown=retry_in)
+
+
+_inline: contextvars.ContextVar[bool] = contextvars.ContextVar("scanserver_processing_inline", default=False)
+
+
+@contextlib.contextmanager
+def processing_inline() -> Iterator[None]:
+    """Within this block (this thread), :func:`queue_processing` in the embedded default processes
+    synchronously instead of handing the job to the in-process worker thread. For processes that
+    are themselves the worker: ``manage.py run_maintenance`` and ``reap_jobs``, where a thread of
+    their own would be cut off when ``--once`` exits."""
+    token = _inline.set(True)
+    try:
+        yield
+    finally:
+        _inline.reset(token)
+
+
+def queue_processing(job_id: int) -> None:
+    """Have ``job_id`` (a ``pending`` job) processed, once the surrounding transaction commits.
+
+    With a broker: a ``process_job`` message for the workers. Embedded (eager Celery), with
+    ``SCANSERVER_BACKGROUND_TASKS`` on (the default) and outside :func:`processing_inline`: queued
+    on this process's worker thread, and the caller returns at once. Otherwise: processed now,
+    synchronously, by eager Celery. Losing the hand-over loses nothing: the job row stays
+    ``pending`` and the reaper and startup recovery queue it again."""
+    if not _eager():
+        transaction.on_commit(lambda: process_job.delay(job_id))
+    elif conf.background_tasks() and not _inline.get():
+        transaction.on_commit(lambda: inprocess.submit(job_id))
+    else:
+        transaction.on_commit(lambda: process_job.delay(job_id))  # eager: runs here, now
 
 
 def _kick(job_id: int) -> None:
@@ -106,7 +147,7 @@ def retry_job(job_id: int) -> bool:
     """An operator's retry of a job that needs attention (re-runs the idempotent steps)."""
     if not delivery.retry_job(job_id):
         return False
-    process_job.delay(job_id)
+    queue_processing(job_id)
     return True
 
 
@@ -114,12 +155,10 @@ def retry_job(job_id: int) -> bool:
 def recover(older_than: float | None = None) -> dict[str, int]:
     """Periodic (and at worker start): resume jobs and deliveries a dead worker left behind."""
     if older_than is None:
-        from scanserver import conf
-
         older_than = float(conf.stuck_timeout())
     jobs = pipeline.resume_stuck(older_than)
     for job_id in jobs:
-        process_job.delay(job_id)
+        queue_processing(job_id)
     stuck = delivery.recover_stuck(older_than)
     sent = deliver_due()
     return {"jobs": len(jobs), "deliveries": len(stuck), "sent": int(sent)}

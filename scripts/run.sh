@@ -22,9 +22,10 @@ trap cleanup EXIT INT TERM
 
 daphne -b 127.0.0.1 -p "$port" smc.asgi:application 2>>"$SMC_DATA_DIR/console.log" & pids+=($!)
 # The scan server speaks plain HTTP here only because this is the local demo (DESIGN.md decision 1).
-SMC_SCANSERVER_ALLOW_PLAIN_HTTP=1 daphne -b 127.0.0.1 -p "$scan_port" scanserver.asgi:application \
+SMC_SCANSERVER_ALLOW_PLAIN_HTTP=1 python manage.py runscanserver --host 127.0.0.1 --port "$scan_port" \
   2>>"$SMC_DATA_DIR/scanserver.log" & pids+=($!)
-# Tasks: with no SMC_REDIS_URL they run in-process (eagerly, inside the scan server); with Redis, a worker.
+# Tasks: with no SMC_REDIS_URL the scan server processes on its own worker thread (scanserver/inprocess.py),
+# after answering the device; with Redis, a Celery worker.
 if [ -n "${SMC_REDIS_URL:-}" ]; then
   celery -A smc worker -Q ingest,deliver,devices --loglevel info >>"$SMC_DATA_DIR/worker.log" 2>&1 & pids+=($!)
   celery -A smc beat --schedule "$SMC_DATA_DIR/celerybeat-schedule" >>"$SMC_DATA_DIR/beat.log" 2>&1 & pids+=($!)

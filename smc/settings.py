@@ -109,7 +109,15 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "opendsm.sqlite3",
-            "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"},
+            # WAL: readers never wait for the writer. IMMEDIATE: a transaction takes the write lock
+            # when it begins, so two writers (a request and the in-process worker thread, or the
+            # maintenance process) queue for it instead of failing with "database is locked"
+            # halfway; ``timeout`` is how long they queue (Python's default is 5 s).
+            "OPTIONS": {
+                "init_command": "PRAGMA journal_mode=WAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+            },
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -117,8 +125,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: Celery broker and channel layer ---------------------------------------------------
 REDIS_URL = env.url("SMC_REDIS_URL", ("redis", "rediss"))
 if REDIS_URL:
+    # channels-redis blocks 5 s in BZPOPMIN while waiting for a message, and redis-py 8's default
+    # socket timeout is also 5 s: the read then times out and an idle receive fails. A longer socket
+    # timeout keeps a quiet channel (the console's websockets, the scan server's relay) alive.
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
+        }
     }
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
@@ -126,7 +140,8 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CELERY_BROKER_URL = "memory://"
-    # Embedded default: tasks run in-process, synchronously, when they are sent.
+    # Embedded default: tasks run in-process, synchronously, when they are sent. Processing a scan
+    # job is not sent from a request: it goes to the process's worker thread (scanserver.inprocess).
     CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
@@ -184,6 +199,9 @@ SCANSERVER_JOB_TIMEOUT = env.number("SMC_SCANSERVER_JOB_TIMEOUT", 600, minimum=1
 SCANSERVER_STUCK_TIMEOUT = env.number("SMC_SCANSERVER_STUCK_TIMEOUT", 1800, minimum=60, maximum=86_400)
 SCANSERVER_MAX_PART_BYTES = env.number("SMC_SCANSERVER_MAX_PART_BYTES", 512 * 1024 * 1024, minimum=1024)
 SCANSERVER_CONSOLE_TOKEN = env.text("SMC_SCANSERVER_CONSOLE_TOKEN")
+# Without a broker: process on the scan server's in-process worker thread, not inside the request
+# (scanserver.inprocess); off = synchronously in the request, as eager Celery does.
+SCANSERVER_BACKGROUND_TASKS = env.flag("SMC_SCANSERVER_BACKGROUND_TASKS", True)
 SCANSERVER_MAX_PIXELS = env.number("SMC_SCANSERVER_MAX_PIXELS", 150_000_000, minimum=1_000_000)
 SCANSERVER_DELIVERY_MAX_ATTEMPTS = env.number("SMC_DELIVERY_MAX_ATTEMPTS", 5, minimum=1, maximum=50)
 SCANSERVER_DELIVERY_BACKOFF = env.number("SMC_DELIVERY_BACKOFF", 30, minimum=0, maximum=3600)

@@ -50,6 +50,7 @@ def filtered_jobs(params: Any) -> QuerySet[ScanJob]:
             | Q(device__name__icontains=query)
             | Q(token__icontains=query)
             | Q(error__icontains=query)
+            | Q(warnings__icontains=query)
         )
     return jobs.order_by(SORTS.get(params.get("sort", ""), "-created_at"), "-pk")
 

@@ -15,6 +15,7 @@ over its limit, a truncated body, a reference to a missing part) raises a Sender
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import email.message
 import hashlib
@@ -382,7 +383,8 @@ class _Parser:
 
     def _header_end(self) -> tuple[int, int]:
         crlf = self.buf.find(b"\r\n\r\n")
-        lf = self.buf.find(b"\n\n")
+        # Only before the CRLF CRLF: the part's body (megabytes of image) follows the headers.
+        lf = self.buf.find(b"\n\n", 0, crlf + 2 if crlf >= 0 else len(self.buf))
         if crlf >= 0 and (lf < 0 or crlf < lf):
             return crlf, 4
         return lf, 2
@@ -527,9 +529,12 @@ async def read_mtom_async(
     """Like :func:`read_mtom` over an async byte stream (aiohttp ``iter_chunked``, httpx ``aiter_bytes``).
 
     File writes are plain blocking writes of one chunk at a time: short, and keeping them on
-    the event loop preserves ordering without a thread hop per chunk.
+    the event loop preserves ordering without a thread hop per chunk. The ``fsync`` of the parts
+    (milliseconds each, the disk's latency) runs in the loop's default executor once the message
+    is complete, so other connections are served meanwhile; the function still returns only when
+    the parts are durable.
     """
-    parser = _Parser(content_type, Path(spool_dir), limits, fsync)
+    parser = _Parser(content_type, Path(spool_dir), limits, fsync=False)
     ok = False
     try:
         async for chunk in chunks:
@@ -537,11 +542,23 @@ async def read_mtom_async(
             if parser.state == "end":
                 break
         message = parser.finish()
+        if fsync and message.parts:
+            paths = [part.path for part in message.parts.values()]
+            await asyncio.get_running_loop().run_in_executor(None, _fsync_files, paths)
         ok = True
         return message
     finally:
         if not ok:
             parser.abort()
+
+
+def _fsync_files(paths: list[Path]) -> None:
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _plain_soap(data: bytes, limits: MtomLimits) -> MtomMessage:

@@ -16,7 +16,8 @@ answering loopback callers only (403 otherwise). Every answer is JSON; errors ar
 ``POST /scan-available`` ``{"destination": NAME, "input_source": "ADF"?}`` raises ScanAvailableEvent
 ``POST /push``           ``{"server": URL, "psp_xml": "<...>", "user_sid": "S-1-5-21-...",
                          "pages": N, "psp_id": GUID?, "user_name": str?, "format": str?,
-                         "input_source": str?, "verify": bool?}`` runs a WS-DSP push
+                         "input_source": str?, "verify": bool?}`` runs a WS-DSP push,
+                         presenting the device's credentials (``--client-cert``, the token file)
 =======================  ======================================================================
 """
 
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 PREFIX = "/_control"
 #: Where a DeviceServer puts itself in its aiohttp application.
 SERVER_KEY: web.AppKey[Any] = web.AppKey("device_server")
+#: What the device presents to a scan server (``run.start`` sets it; absent: nothing).
+CREDENTIALS_KEY: web.AppKey[push.Credentials] = web.AppKey("device_credentials", push.Credentials)
 MAX_CONTROL_BODY = 1024 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -233,7 +236,12 @@ async def push_route(request: web.Request) -> web.StreamResponse:
     except (ProtocolError, XMLRefused, ValueError) as exc:
         raise _BadRequest("bad push request: %s" % exc) from None
     try:
-        result = await push.push_job(_server(request).device, req, verify=bool(data.get("verify", True)))
+        result = await push.push_job(
+            _server(request).device,
+            req,
+            verify=bool(data.get("verify", True)),
+            credentials=request.app.get(CREDENTIALS_KEY),
+        )
     except push.PushError as exc:
         return web.json_response({"error": str(exc), "job_token": exc.job_token}, status=502)
     return web.json_response(result.as_json())

@@ -6,7 +6,8 @@ pick one of the scan processes the directory shows them, override the ticket set
 process leaves unlocked (step 5, :mod:`devices.simulator.panel_forms`), choose platen / feeder /
 duplex and a page count, and scan: the device pushes the job with WS-DSP
 (:func:`devices.simulator.push.push_job`, steps 6–9) to the scan server named by the PSP's
-``psp:ScanRepository``, presenting the device's enrollment token as ``Authorization: Bearer``.
+``psp:ScanRepository``, presenting the device's client certificate (``--client-cert``) in the TLS
+handshake and/or its enrollment token as ``Authorization: Bearer``.
 Or the user picks a WSD destination a computer registered, which raises ScanAvailableEvent.
 
 Job progress: the panel polls the scan server with WS-DSP ``GetPostScanJobElements`` (JobStatus)
@@ -80,6 +81,9 @@ class PanelOptions:
     #: ``fqdn -> WS-DSP endpoint URL`` (blocking; Django: the ScanServer rows).
     resolve_server: Callable[[str], str | None] | None = None
     verify_tls: bool = True
+    #: The device's client certificate and key (PEM files, read at every scan; '' for none).
+    client_cert: str = ""
+    client_key: str = ""
     #: An httpx transport for the pushes (None: the network; tests pass the scan server's ASGI app).
     transport: httpx.AsyncBaseTransport | None = None
     poll_interval: float = 0.5
@@ -131,7 +135,13 @@ def tokens_file_reader(path: str | Path, endpoint: str) -> Callable[[], str]:
 
 
 def options_for(
-    endpoint: str, *, tokens_file: str = "", scan_server_url: str = "", verify_tls: bool = True
+    endpoint: str,
+    *,
+    tokens_file: str = "",
+    scan_server_url: str = "",
+    verify_tls: bool = True,
+    client_cert: str = "",
+    client_key: str = "",
 ) -> PanelOptions:
     """The options ``run.start`` mounts: the directory :func:`panel_directory.for_device` picks."""
     directory, why = for_device(endpoint)
@@ -142,6 +152,8 @@ def options_for(
         scan_server_url=scan_server_url,
         resolve_server=django_server_resolver if django_ready() else None,
         verify_tls=verify_tls,
+        client_cert=client_cert,
+        client_key=client_key,
     )
 
 
@@ -441,15 +453,12 @@ class Panel:
 
     # ---- the scan ------------------------------------------------------------------------
 
+    def credentials(self) -> push.Credentials:
+        return push.Credentials(self.options.client_cert, self.options.client_key, self.options.token)
+
     def _client(self) -> httpx.AsyncClient:
-        token = self.options.token()
-        headers = {"Authorization": "Bearer %s" % token} if token else {}
-        return httpx.AsyncClient(
-            timeout=60.0,
-            verify=self.options.verify_tls,
-            follow_redirects=False,
-            headers=headers,
-            transport=self.options.transport,
+        return self.credentials().client(
+            verify=self.options.verify_tls, timeout=60.0, transport=self.options.transport
         )
 
     async def _run(self, job: PanelJob, choice: ScanChoice, user: PanelUser, url: str) -> None:
@@ -460,7 +469,12 @@ class Panel:
             url, user.sid, choice.psp_identifier, choice.instructions, settings, choice.sheets
         )
         try:
-            async with self._client() as client:
+            try:
+                http = self._client()
+            except push.PushError as exc:  # the device's certificate files are unreadable
+                job.finish("Failed", False, "The scan was not sent: %s" % exc)
+                return
+            async with http as client:
                 try:
                     result = await push.push_job(self.server.device, request, client=client)
                 except push.PushError as exc:

@@ -8,7 +8,12 @@ each document goes out as one MTOM ``SendImage`` (a multi-page format is one doc
 decision 4; DocumentId is 1-based), then ``EndPostScanJob``. If anything fails after
 ``CreatePostScanJob`` the job is withdrawn with ``CancelPostScanJob`` (best effort) and
 :class:`PushError` says why. The scan server URL is the WS-DSP endpoint itself (DESIGN.md
-decision 1); HTTPS verification is on unless ``verify=False``.
+decision 1); HTTPS verification is on unless ``verify=False`` (``verify`` may also name a CA
+file; with ``True`` the ``SSL_CERT_FILE`` environment variable is honoured, as httpx does).
+
+How the device proves itself (DESIGN.md decision 2) is its :class:`Credentials`: the client
+certificate issued at enrollment, presented in the TLS handshake, and/or the enrollment token as
+``Authorization: Bearer``. Both are read when a push starts, so a re-enrollment needs no restart.
 """
 
 from __future__ import annotations
@@ -16,8 +21,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import ssl
 import uuid
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import httpx
 
@@ -35,6 +43,55 @@ class PushError(Exception):
     def __init__(self, message: str, job_token: str | None = None) -> None:
         super().__init__(message)
         self.job_token = job_token
+
+
+def no_token() -> str:
+    """The token of a device that has none."""
+    return ""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the device presents to the scan server: its client certificate (PEM files of the
+    certificate and its key; empty for none) and its token (read at each push; '' for none)."""
+
+    client_cert: str = ""
+    client_key: str = ""
+    token: Callable[[], str] = field(default=no_token)
+
+    def headers(self) -> dict[str, str]:
+        token = self.token()
+        return {"Authorization": "Bearer %s" % token} if token else {}
+
+    def tls_context(self, verify: bool | str = True) -> ssl.SSLContext:
+        """A new TLS client context: ``verify`` (on, off, or a CA file) and the client certificate.
+
+        (httpx 0.28 deprecates its ``cert=`` argument in favour of exactly this.)"""
+        try:
+            if isinstance(verify, str):
+                context = ssl.create_default_context(cafile=verify)
+            else:
+                context = httpx.create_ssl_context(verify=verify)
+        except (OSError, ssl.SSLError) as exc:
+            raise PushError("the CA file %s cannot be loaded: %s" % (verify, exc)) from None
+        if self.client_cert:
+            try:
+                context.load_cert_chain(self.client_cert, self.client_key or None)
+            except (OSError, ssl.SSLError) as exc:
+                raise PushError(
+                    "the device's client certificate %s cannot be loaded: %s" % (self.client_cert, exc)
+                ) from None
+        return context
+
+    def client(self, *, verify: bool | str = True, timeout: float = 60.0, **kwargs: Any) -> httpx.AsyncClient:
+        """An HTTP client presenting these credentials (``kwargs`` go to ``httpx.AsyncClient``)."""
+        return httpx.AsyncClient(
+            timeout=timeout,
+            verify=self.tls_context(verify),
+            follow_redirects=False,
+            headers=self.headers(),
+            **kwargs,
+        )
 
 
 @dataclass(frozen=True)
@@ -141,11 +198,16 @@ async def push_job(
     request: PushRequest,
     *,
     client: httpx.AsyncClient | None = None,
-    verify: bool = True,
+    verify: bool | str = True,
     timeout: float = 60.0,
+    credentials: Credentials | None = None,
 ) -> PushResult:
-    """Scan ``request.sheets`` sheets on ``device`` and push them to ``request.server_url``."""
+    """Scan ``request.sheets`` sheets on ``device`` and push them to ``request.server_url``.
+
+    Without ``client``, one is made for this push from ``credentials`` and ``verify``."""
     create = request.create_request()  # checks the SID before any paper moves
+    own_client = client is None
+    http = client or (credentials or Credentials()).client(verify=verify, timeout=timeout)
     settings = request.settings
     if settings.input_source == "Platen":
         settings = replace(settings, images_to_transfer=1)
@@ -157,9 +219,9 @@ async def push_job(
     try:
         job = device.create_job(settings)
     except DeviceError as exc:
+        if own_client:
+            await http.aclose()
         raise PushError("the device cannot scan: %s" % exc.reason) from None
-    own_client = client is None
-    http = client or httpx.AsyncClient(timeout=timeout, verify=verify, follow_redirects=False)
     token: str | None = None
     sent: list[SentDocument] = []
     try:

@@ -12,6 +12,7 @@ Usage (``manage.py simulate_devices`` or ``python -m devices.simulator``, same a
     simulate_devices --count 3 [--base-port 8700] [--seed opendsm] [--adf-pages 10]
                      [--retrieve-timeout 60] [--qr] [--no-discovery] [--interface 127.0.0.1]
                      [--no-panel] [--device-tokens FILE] [--scan-server-url URL] [--insecure]
+                     [--client-cert FILE [--client-key FILE]]
     simulate_devices status --device 2
     simulate_devices load --device 1 --pages 5
     simulate_devices fault --device 1 --fault jam|cover-open|clear|slow|drop
@@ -29,6 +30,13 @@ Each device also serves its front panel at ``http://127.0.0.1:<port>/panel/``
 users in with the configured directory (LDAP, or the embedded one) and finds scan servers in the
 database; under ``python -m devices.simulator`` it works only with ``SMC_LDAP_*`` set (LDAP only,
 no device-group rule, pass ``--scan-server-url``) and otherwise shows that it is switched off.
+
+How a device proves itself to the scan server (DESIGN.md decision 2): its client certificate
+(``--client-cert``/``--client-key``, the files ``manage.py enroll_device --issue-certificate``
+writes; with ``--count`` above 1 the paths must contain ``{n}``, the device number, since a
+certificate belongs to one device) and/or its token (``--device-tokens``). The panel and the
+``push`` control action present both; the files are read at every push. To trust a scan server
+whose certificate is from a private CA, set ``SSL_CERT_FILE`` (or use ``--insecure`` in tests).
 
 Identities are derived from ``seed`` and the device index (uuid5), so a restart keeps every
 device's ``urn:uuid``, name and serial. Ports: ``base_port + index`` (``base_port=0``: each
@@ -55,7 +63,7 @@ from typing import Any
 
 from devices.protocols.discovery_udp import DiscoveryResponder
 from devices.protocols.namespaces import WSD_PORT
-from devices.simulator import panel
+from devices.simulator import control, panel, push
 from devices.simulator.device import DEFAULT_RETRIEVE_TIMEOUT, Identity, ScanDevice
 from devices.simulator.server import DeviceServer, ServerOptions
 
@@ -86,6 +94,43 @@ class SimulatorConfig:
     device_tokens: str = ""
     scan_server_url: str = ""
     verify_tls: bool = True
+    # The client certificate and key (PEM files) the devices push with; "{n}" = device number.
+    client_cert: str = ""
+    client_key: str = ""
+
+    def problems(self) -> list[str]:
+        """What is wrong with this configuration, in words for the command line."""
+        problems = []
+        if self.count < 1:
+            problems.append("--count must be at least 1")
+        if self.client_key and not self.client_cert:
+            problems.append("--client-key needs --client-cert")
+        for label, path in (("--client-cert", self.client_cert), ("--client-key", self.client_key)):
+            if path and self.count > 1 and "{n}" not in path:
+                problems.append(
+                    "%s names one device's file; with --count %d put {n} (the device number) in the path"
+                    % (label, self.count)
+                )
+        for index in range(self.count):
+            for label, path in (("--client-cert", self.client_cert), ("--client-key", self.client_key)):
+                if path and not Path(device_path(path, index)).is_file():
+                    problems.append("%s %s: no such file" % (label, device_path(path, index)))
+        return problems
+
+    def credentials(self, index: int, endpoint: str) -> push.Credentials:
+        """What device ``index`` (0-based) presents to the scan server."""
+        return push.Credentials(
+            client_cert=device_path(self.client_cert, index),
+            client_key=device_path(self.client_key, index),
+            token=panel.tokens_file_reader(self.device_tokens, endpoint)
+            if self.device_tokens
+            else push.no_token,
+        )
+
+
+def device_path(template: str, index: int) -> str:
+    """``template`` with ``{n}`` replaced by the 1-based device number."""
+    return template.replace("{n}", str(index + 1))
 
 
 @dataclass
@@ -140,8 +185,9 @@ def make_device(config: SimulatorConfig, index: int) -> ScanDevice:
 
 async def start(config: SimulatorConfig) -> Simulation:
     """Start ``config.count`` devices; on any failure, stop what was started and re-raise."""
-    if config.count < 1:
-        raise ValueError("count must be at least 1")
+    problems = config.problems()
+    if problems:
+        raise ValueError("; ".join(problems))
     sim = Simulation(config, [])
     try:
         for index in range(config.count):
@@ -154,6 +200,8 @@ async def start(config: SimulatorConfig) -> Simulation:
                 allow_remote_notify=config.allow_remote_notify,
             )
             server = DeviceServer(device, options)
+            credentials = config.credentials(index, device.identity.endpoint)
+            server.app[control.CREDENTIALS_KEY] = credentials
             if config.panel:
                 panel.mount(
                     server,
@@ -162,6 +210,8 @@ async def start(config: SimulatorConfig) -> Simulation:
                         tokens_file=config.device_tokens,
                         scan_server_url=config.scan_server_url,
                         verify_tls=config.verify_tls,
+                        client_cert=credentials.client_cert,
+                        client_key=credentials.client_key,
                     ),
                 )
             await server.start()
@@ -296,6 +346,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="",
         help="panel: push every scan to this WS-DSP URL instead of the PSP's ScanRepository's server",
     )
+    parser.add_argument(
+        "--client-cert",
+        default="",
+        help="panel and push: the device's client certificate (PEM; from enroll_device "
+        "--issue-certificate); {n} in the path = device number",
+    )
+    parser.add_argument(
+        "--client-key", default="", help="its private key (PEM; omit if it is in the certificate file)"
+    )
     parser.add_argument("--destination", help="scan-available: the ClientDisplayName the user picks")
     parser.add_argument(
         "--fault",
@@ -324,6 +383,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         device_tokens=getattr(args, "device_tokens", "") or "",
         scan_server_url=getattr(args, "scan_server_url", "") or "",
         verify_tls=not getattr(args, "insecure", False),
+        client_cert=getattr(args, "client_cert", "") or "",
+        client_key=getattr(args, "client_key", "") or "",
     )
 
 
@@ -392,8 +453,12 @@ def main(argv: Sequence[str] | None = None, out: Any = None) -> int:
 def run_args(args: argparse.Namespace, out: Any = None) -> int:
     out = out or sys.stdout
     if args.action == "run":
+        config = config_from_args(args)
+        problems = config.problems()
+        if problems:
+            raise SystemExit("; ".join(problems))
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-        asyncio.run(serve(config_from_args(args), out=out))
+        asyncio.run(serve(config, out=out))
         return 0
     path, payload = control_payload(args)
     status, answer = _control_call(control_url(args) + path, payload)

@@ -158,10 +158,13 @@ def asgi_client(token: str | None = None, base: str = BASE) -> httpx.AsyncClient
 
 
 def close_server_connections() -> None:
-    """Close the database connection of the ORM thread the ASGI app used (test DB teardown)."""
+    """Close the database connections of the threads the ASGI app used (test DB teardown)."""
     import asyncio
 
     from asgiref.sync import sync_to_async
     from django.db import connections
 
     asyncio.run(sync_to_async(connections.close_all, thread_sensitive=True)())
+    from scanserver import asgi
+
+    asgi.close_pool_connections()

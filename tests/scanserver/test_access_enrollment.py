@@ -24,7 +24,9 @@ def device_url() -> Iterator[str]:
 
 
 def test_enroll_reads_the_device_and_issues_a_token(db: None, device_url: str) -> None:
-    device, token = enroll(device_url)
+    result = enroll(device_url)
+    device, token = result.device, result.token
+    assert result.certificate is None and device.certificate_sha256 == ""
     assert device.endpoint_reference.startswith("urn:uuid:")
     assert device.scan_service_url.endswith("/scan") and device.manufacturer
     assert "ScannerConfiguration" in device.capabilities_xml
@@ -32,7 +34,8 @@ def test_enroll_reads_the_device_and_issues_a_token(db: None, device_url: str) -
     headers: dict[str, Any] = {"authorization": "Bearer " + token}
     assert access.authenticate_device(headers, {}) == device
 
-    again, new_token = enroll(device_url)
+    again_result = enroll(device_url)
+    again, new_token = again_result.device, again_result.token
     assert again.pk == device.pk and Device.objects.count() == 1
     assert access.authenticate_device(headers, {}) is None, "re-enrolling revokes the old token"
     assert Device.for_token(new_token) == device

@@ -1,5 +1,5 @@
-"""CRASH TEST: a real daphne scan server (TLS, the production endpoint string) SIGKILLed in the
-middle of a SendImage stream. After a restart every page acknowledged before the kill is there
+"""CRASH TEST: a real scan server (``manage.py runscanserver`` with TLS, as in production) SIGKILLed
+in the middle of a SendImage stream. After a restart every page acknowledged before the kill is there
 exactly once, the interrupted one is not half-present, and the device resends it and finishes."""
 
 from __future__ import annotations
@@ -48,20 +48,17 @@ class ScanServerProcess:
         self.url = "https://127.0.0.1:%d/ScanServer/%s" % (self.port, world.server.guid)
 
     def start(self) -> None:
-        endpoint = "ssl:%d:interface=127.0.0.1:privateKey=%s:certKey=%s" % (
-            self.port,
-            self.tls.key,
-            self.tls.cert,
-        )
+        command = [sys.executable, "manage.py", "runscanserver", "--host", "127.0.0.1", "--port"]
+        command += [str(self.port), "--tls-cert", str(self.tls.cert), "--tls-key", str(self.tls.key)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-e", endpoint, "scanserver.asgi:application"],
+            command,
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.DEVNULL,
-            stderr=open(self.tmp / "daphne.log", "ab"),
+            stderr=open(self.tmp / "scanserver.log", "ab"),
             start_new_session=True,
         )
-        services.wait_for(lambda: services.port_open(self.port), "daphne on %d" % self.port, timeout=30)
+        services.wait_for(lambda: services.port_open(self.port), "scan server on %d" % self.port, timeout=30)
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -138,9 +135,8 @@ def test_sigkill_mid_send_image_loses_nothing_acknowledged(server: tuple[ScanSer
         ctype, body = send_image_body(srv.url, token, n, page(n))
         assert post(srv, world.token, body, ctype).status_code == 200
 
-    # Page 3: the headers and half the body, then SIGKILL while the device is still sending.
-    # (daphne reads a request body completely before the application sees it, so at this
-    # point the bytes are in daphne's buffer: the kill interrupts the upload itself.)
+    # Page 3: the headers and half the body, then SIGKILL while the device is still sending (the
+    # server streams the body into a temporary part in the spool's incoming directory as it comes).
     ctype, body = send_image_body(srv.url, token, 3, page(3))
     tls = open_tls(srv)
     try:

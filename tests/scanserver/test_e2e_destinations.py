@@ -1,9 +1,11 @@
 """End to end, one test per destination: the simulated device pushes over WS-DSP (its enrollment
-token in the Authorization header) to the real scan-server ASGI app in-process; Celery runs
-eagerly, so EndPostScanJob's commit spools → builds the PDF → delivers to a REAL server the test
-starts (tests/scanserver/servers.py). Each test checks the bytes that arrived against the
-OutputDocument's sha256, the Delivery receipt and the job's end state and reason ([MS-BDSRR]
-§2.2.5.7). The process is authored and published the console's way (smc.scanprocesses).
+token in the Authorization header) to the real scan-server ASGI app in-process, on the embedded
+default: EndPostScanJob is answered with the job pending, and the scan server's in-process worker
+thread (scanserver.inprocess) builds the PDF and delivers it — eager Celery on that thread — to a
+REAL server the test starts (tests/scanserver/servers.py); ``World.push`` waits for that thread.
+Each test checks the bytes that arrived against the OutputDocument's sha256, the Delivery receipt
+and the job's end state and reason ([MS-BDSRR] §2.2.5.7). The process is authored and published
+the console's way (smc.scanprocesses).
 
 Also: two destinations with one down and ContinueOnError=true, and the WSD pull path (scan to
 computer: ScanAvailableEvent → RetrieveImage) to the folder."""
@@ -25,7 +27,7 @@ import pytest
 
 from devices.simulator import push
 from devices.simulator.run import SimulatorConfig, SimulatorThread, make_device
-from scanserver import delivery
+from scanserver import delivery, inprocess
 from scanserver.models import DeliveryState, JobSource, JobState, ScanJob
 from smc import scanprocesses as sp
 from tests import services
@@ -85,6 +87,8 @@ class World:
                 return await push.push_job(device, request, client=client)
 
         result = asyncio.run(go())
+        # EndPostScanJob was answered once the job was pending; the worker thread does the rest.
+        assert inprocess.wait_idle(60), "the scan server's worker thread is still busy"
         return ScanJob.objects.get(token=result.job_token), result
 
 
@@ -119,6 +123,7 @@ def world(transactional_db: None, settings: Any, tmp_path: Path) -> Iterator[Wor
     try:
         yield World(server, device, token, alice, identity_for(alice))
     finally:
+        inprocess.wait_idle(60)  # nothing of this test may still run when its tables are flushed
         conf.task_always_eager, conf.task_eager_propagates = saved
         close_server_connections()
 

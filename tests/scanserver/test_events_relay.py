@@ -60,7 +60,7 @@ def relay() -> Iterator[None]:
         pytest.fail("SMC_REDIS_URL is not set: run the suite through scripts/test.sh")
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
-    layer = RedisChannelLayer(hosts=[url])
+    layer = RedisChannelLayer(hosts=[{"address": url, "socket_timeout": 30}])  # as smc/settings.py
     task = loop.create_task(events.relay(layer, stop))
     thread = threading.Thread(target=loop.run_until_complete, args=(task,), daemon=True)
     thread.start()

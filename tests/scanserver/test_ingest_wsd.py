@@ -51,7 +51,7 @@ def setup(transactional_db: None, settings: Any, tmp_path: Path) -> Iterator[tup
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     with sim as simulation:
         server = simulation.devices[0].server
-        device, _ = enroll(server.device_url, server=world.server)
+        device = enroll(server.device_url, server=world.server).device
         yield world, server, "http://127.0.0.1:%d/sink" % port
         del device
     httpd.shutdown()

@@ -24,6 +24,7 @@ def eager(settings: Any) -> Iterator[None]:
     conf.task_always_eager, conf.task_eager_propagates = True, True
     settings.SCANSERVER_DELIVERY_BACKOFF = 0
     settings.SCANSERVER_DELIVERY_MAX_ATTEMPTS = 3
+    settings.SCANSERVER_BACKGROUND_TASKS = False  # a retry processes here, now (scanserver.conf)
     try:
         yield
     finally:
@@ -243,5 +244,52 @@ def test_missing_ocr_delivers_plain_pdf_with_warning(
     job.refresh_from_db()
     assert job.state == JobState.COMPLETED
     assert job.state_reasons == ["PostScanJobCompletedWithWarnings"]
-    assert "Tesseract is not installed" in job.error
+    (warning,) = job.warnings
+    assert "Tesseract is not installed" in warning and "plain PDF" in warning
+    assert job.error == ""
     assert len(files_in(tmp_path / "scans")) == 1
+
+
+def test_warnings_stay_apart_from_errors_through_a_hold_and_a_retry(
+    eager: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil as sh
+
+    real = sh.which
+    monkeypatch.setattr(
+        "scanserver.ocr.shutil.which", lambda name: None if name == "tesseract" else real(name)
+    )
+    blocked = tmp_path / "scans"
+    blocked.write_bytes(b"a file where the folder should be")
+    job = make_job(folder_process(blocked, ocr=True), [page_bytes(dpi=30)])
+    tasks.process_job.delay(job.pk)
+    tasks.deliver_due()
+    tasks.deliver_due()
+    job.refresh_from_db()
+    assert job.state == JobState.NEEDS_ATTENTION
+    assert "filter 1 (folder)" in job.error and "Tesseract" not in job.error
+    (warning,) = job.warnings
+    assert "Tesseract is not installed" in warning
+
+    # The retry builds the document again (its file is gone), meeting the same problem again.
+    (output,) = job.outputs.all()
+    Path(output.path).unlink()
+    blocked.unlink()
+    assert tasks.retry_job.delay(job.pk).get() is True
+    job.refresh_from_db()
+    assert job.state == JobState.COMPLETED
+    assert job.state_reasons == ["PostScanJobCompletedWithWarnings"]
+    assert job.warnings == [warning] and job.error == ""
+    assert len(files_in(blocked)) == 1
+
+
+def test_add_warning_records_each_text_once_and_merges_with_the_row(tmp_path: Path) -> None:
+    job = make_job(folder_process(tmp_path / "scans"), [page_bytes(dpi=30)])
+    stale = ScanJob.objects.get(pk=job.pk)
+    assert job.add_warning("OCR unavailable:\n  plain PDF") is True
+    assert job.add_warning("OCR unavailable: plain PDF") is False
+    assert job.add_warning("   ") is False
+    assert stale.add_warning("PDF/A unavailable") is True  # an older copy of the job loses nothing
+    assert ScanJob.objects.get(pk=job.pk).warnings == ["OCR unavailable: plain PDF", "PDF/A unavailable"]
+    assert stale.warnings == ["OCR unavailable: plain PDF", "PDF/A unavailable"]
+    assert ScanJob.objects.get(pk=job.pk).error == ""

@@ -95,8 +95,8 @@ def test_lost_token_file_reissues_tokens(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_newcomer_path_demo_setup_panel_scan_pdf(tmp_path: Path) -> None:
-    """The README's "Try it": demo_setup, the real scan server (daphne, plain HTTP, tasks run
-    eagerly in it as on the embedded defaults), three simulated devices started as
+    """The README's "Try it": demo_setup, the real scan server (daphne, plain HTTP, processing on
+    its in-process worker thread as on the embedded defaults), three simulated devices started as
     ``simulate_devices`` starts them, sign in at a panel as demo, scan, PDF in the folder."""
     import os
     import re

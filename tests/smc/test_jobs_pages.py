@@ -72,6 +72,33 @@ def test_detail_shows_pages_and_the_problem(fleet: dict[str, Any]) -> None:
     assert b"Cancel job" not in page.content  # auditors are read-only
 
 
+def _between(html: str, testid: str) -> str:
+    start = html.index('data-testid="%s"' % testid)
+    return html[start : html.index("</d", start)]
+
+
+def test_warnings_are_shown_apart_from_the_error_and_escaped(fleet: dict[str, Any]) -> None:
+    job = fleet["jobs"][0]  # held, with an error
+    job.add_warning("OCR unavailable <script>alert(1)</script>; delivered a plain PDF instead")
+    job.add_warning("OCR unavailable <script>alert(1)</script>; delivered a plain PDF instead")
+    client = signed_in("auditor")
+    html = client.get("/jobs/%s/" % job.token).content.decode()
+    warnings = _between(html, "job-warnings")
+    assert warnings.count("<li>") == 1
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;; delivered a plain PDF" in warnings
+    assert "<script>" not in html
+    error = _between(html, "job-error")
+    assert "refused the login" in error and "OCR" not in error
+    assert 'class="warning"' in html[html.index("<dt>Warnings</dt>") :][:60]
+
+    listing = client.get("/jobs/", {"q": "plain PDF"}).content.decode()
+    row = _between(listing, "job-warnings")
+    assert "1 warning:" in row and "&lt;script&gt;" in row and "<script>" not in listing
+    assert "user00" in listing and "user01" not in listing  # found by its warning
+    other = fleet["jobs"][1]
+    assert 'data-testid="job-warnings"' not in client.get("/jobs/%s/" % other.token).content.decode()
+
+
 def test_cancel_needs_the_operate_capability_and_a_confirmation(fleet: dict[str, Any]) -> None:
     job = fleet["jobs"][5]
     assert signed_in("auditor").post("/jobs/%s/cancel" % job.token).status_code == 403

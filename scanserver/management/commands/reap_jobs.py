@@ -6,12 +6,13 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from scanserver import reaper
+from scanserver import reaper, tasks
 
 
 class Command(BaseCommand):
     help = "End scan jobs whose device vanished, resume jobs whose worker vanished, re-queue pending jobs."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        report = reaper.reap()
+        with tasks.processing_inline():  # without a broker: process re-queued jobs before exiting
+            report = reaper.reap()
         self.stdout.write(str(report))

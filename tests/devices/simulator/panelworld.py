@@ -141,10 +141,17 @@ def panel_device(world: World, adf_pages: int = 0, **overrides: Any) -> Iterator
     finally:
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
-        # The scan server's ORM thread: close its connection before the test database goes.
+        # The scan server's worker thread (scanserver.inprocess) finishes what it was handed, and
+        # its ORM thread closes its connection, before the test database goes.
+        from scanserver import inprocess
+
+        inprocess.wait_idle(60)
         close = sync_to_async(connections.close_all, thread_sensitive=True)
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(close(), loop).result(30)
+        from scanserver import asgi
+
+        asgi.close_pool_connections()
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
 

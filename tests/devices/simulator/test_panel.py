@@ -1,8 +1,9 @@
 """The simulated device's front panel with the embedded directory, pushing to the real scan server.
 
 The scan server is SERVER's ASGI application (scanserver.asgi) called in-process through
-httpx.ASGITransport; Celery runs eagerly, so EndPostScanJob builds the PDF and delivers it into
-the process's folder before the panel asks for the job's state.
+httpx.ASGITransport, on the embedded default: EndPostScanJob is answered with the job pending, the
+scan server's in-process worker thread builds the PDF and delivers it into the process's folder, and
+the panel polls the job's state until it ends.
 """
 
 from __future__ import annotations

@@ -1,0 +1,151 @@
+"""Running the scan server: uvicorn (httptools parser, uvloop) serving ``scanserver.asgi``.
+
+Why not daphne, which serves the console: daphne (Twisted) reads a whole request body — spooling
+bodies over 100 KB to a temporary file — before the application sees a byte, and it does not tell
+the application which client certificate the TLS peer presented. A scanned page is the request
+body here, and a device may prove itself with its certificate (DESIGN.md decision 2), so the scan
+server runs on uvicorn, which hands the body over chunk by chunk as it arrives (paused at 64 KiB
+until the MTOM reader takes it), with :class:`TlsHttpProtocol` adding the ASGI TLS extension
+(``scope["extensions"]["tls"]``, asgiref's "TLS Extension" spec) that uvicorn itself does not fill.
+
+What the extension carries: ``client_cert_chain`` — the peer's certificate as PEM, the first and
+only element (Python before 3.13 cannot read back the rest of a verified chain), or empty when the
+device sent none; ``tls_version`` as the TLS protocol number (0x0304 for TLS 1.3); ``server_cert``,
+``client_cert_name``, ``client_cert_error`` and ``cipher_suite`` are ``None`` (the ssl module does
+not give them cheaply, and a certificate that fails verification never completes the handshake,
+so an application never sees an error to report). It is built once per connection.
+
+Client certificates are asked for (``CERT_OPTIONAL``) only when a device CA file is given: a device
+that presents one must chain to that CA or the handshake fails; a device that presents none goes on
+to bearer-token authentication. ``scanserver.access`` maps the certificate's SHA-256 fingerprint
+to the enrolled device.
+
+``X-Forwarded-*`` headers are ignored unless ``--proxy-headers`` is given: otherwise any local
+process could claim ``https`` and slip past the plain-HTTP refusal.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+logger = logging.getLogger(__name__)
+
+APP = "scanserver.asgi:application"
+PROTOCOL = "scanserver.serve:TlsHttpProtocol"
+DEFAULT_PORT = 5362
+
+# ssl.SSLObject.version() → the protocol number the ASGI TLS extension asks for.
+TLS_VERSIONS = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+
+
+def tls_extension(transport: Any) -> dict[str, Any] | None:
+    """The ASGI ``tls`` extension for a connection, or ``None`` for plain HTTP (as the spec says)."""
+    ssl_object = transport.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return None
+    der = ssl_object.getpeercert(binary_form=True)
+    return {
+        "server_cert": None,
+        "client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)] if der else [],
+        "client_cert_name": None,
+        "client_cert_error": None,
+        "tls_version": TLS_VERSIONS.get(ssl_object.version() or ""),
+        "cipher_suite": None,
+    }
+
+
+class TlsHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with the ASGI TLS extension in every request's scope."""
+
+    _tls: dict[str, Any] | None = None
+
+    def connection_made(self, transport: Any) -> None:  # asyncio calls this after the TLS handshake
+        super().connection_made(transport)
+        self._tls = tls_extension(transport)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._tls is not None:
+            self.scope["extensions"] = {"tls": self._tls}  # type: ignore[typeddict-unknown-key,dict-item]
+
+
+@dataclass(frozen=True)
+class Options:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    device_ca: Path | None = None
+    workers: int = 1
+    proxy_headers: bool = False
+    access_log: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def check(options: Options) -> list[str]:
+    """What is wrong with ``options`` (an empty list when it can run), in words an admin can act on."""
+    problems = []
+    if (options.certfile is None) != (options.keyfile is None):
+        problems.append("give both --tls-cert and --tls-key (or neither, for plain HTTP)")
+    if options.device_ca is not None and options.certfile is None:
+        problems.append("--device-ca needs TLS: give --tls-cert and --tls-key too")
+    for label, path in (
+        ("--tls-cert", options.certfile),
+        ("--tls-key", options.keyfile),
+        ("--device-ca", options.device_ca),
+    ):
+        if path is not None and not path.is_file():
+            problems.append("%s %s: no such file" % (label, path))
+    if options.workers < 1:
+        problems.append("--workers must be at least 1")
+    if not 0 < options.port < 65536:
+        problems.append("--port must be 1..65535")
+    return problems
+
+
+def uvicorn_config(options: Options) -> dict[str, Any]:
+    """The keyword arguments for ``uvicorn.run`` (also used by tests and the benchmark)."""
+    kwargs: dict[str, Any] = {
+        "host": options.host,
+        "port": options.port,
+        "http": PROTOCOL,
+        "loop": "uvloop",
+        "lifespan": "on",
+        "workers": options.workers,
+        "proxy_headers": options.proxy_headers,
+        "server_header": False,
+        "access_log": options.access_log,
+        "log_config": None,  # Django's LOGGING decides
+    }
+    if options.certfile is not None:
+        kwargs["ssl_certfile"] = str(options.certfile)
+        kwargs["ssl_keyfile"] = str(options.keyfile)
+    if options.device_ca is not None:
+        kwargs["ssl_ca_certs"] = str(options.device_ca)
+        kwargs["ssl_cert_reqs"] = ssl.CERT_OPTIONAL
+    kwargs.update(options.extra)
+    return kwargs
+
+
+def run(options: Options) -> None:
+    import uvicorn
+
+    problems = check(options)
+    if problems:
+        raise ValueError("; ".join(problems))
+    logger.info(
+        "scan server on %s://%s:%d (%d worker%s%s)",
+        "https" if options.certfile else "http",
+        options.host,
+        options.port,
+        options.workers,
+        "" if options.workers == 1 else "s",
+        ", device certificates from %s" % options.device_ca if options.device_ca else "",
+    )
+    uvicorn.run(APP, **uvicorn_config(options))
