@@ -565,8 +565,8 @@ def main() -> None:
         lines = [
             "bench/ingest.py — %s, Python %s, %d CPUs"
             % (platform.platform(), platform.python_version(), os.cpu_count() or 0),
-            "path: httpx devices → %s scanserver.asgi (plain HTTP, 127.0.0.1) → spool → PDF → folder;"
-            " PostgreSQL %s" % (args.server, DB_NAME),
+            "path: devices (keep-alive HTTP/1.1) → %s scanserver.asgi (plain HTTP, 127.0.0.1)"
+            " → spool → PDF → folder; PostgreSQL %s" % (args.server, DB_NAME),
             "pages: 300 dpi A4 colour JPEG (%d distinct, mean %.0f KiB)" % (len(pages), mean_kib),
             "",
         ]
