@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,34 @@ def tls_extension(transport: Any) -> dict[str, Any] | None:
         "tls_version": TLS_VERSIONS.get(ssl_object.version() or ""),
         "cipher_suite": None,
     }
+
+
+class LoggedHandshake(ssl.SSLObject):
+    """An SSLObject that logs why a TLS handshake was refused (an untrusted device certificate,
+    no shared protocol version...). asyncio and uvloop drop failed handshakes silently outside
+    debug mode, and an admin enrolling a device needs to see why it cannot connect. The peer's
+    address is not known at this layer; the reason is (e.g. "certificate verify failed: unable to
+    get local issuer certificate")."""
+
+    def do_handshake(self) -> None:
+        try:
+            super().do_handshake()
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            raise
+        except ssl.SSLCertVerificationError as exc:
+            reason = exc.verify_message
+            logger.warning("refused a TLS connection: client certificate verify failed: %s", reason)
+            raise
+        except ssl.SSLError as exc:
+            logger.warning("refused a TLS connection: %s", exc.reason or exc)
+            raise
+
+
+def ssl_context(config: Any, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+    """uvicorn's ``ssl_context_factory``: its own context, handing out :class:`LoggedHandshake`."""
+    context = default()
+    context.sslobject_class = LoggedHandshake
+    return context
 
 
 class TlsHttpProtocol(HttpToolsProtocol):
@@ -126,6 +155,7 @@ def uvicorn_config(options: Options) -> dict[str, Any]:
     if options.certfile is not None:
         kwargs["ssl_certfile"] = str(options.certfile)
         kwargs["ssl_keyfile"] = str(options.keyfile)
+        kwargs["ssl_context_factory"] = ssl_context
     if options.device_ca is not None:
         kwargs["ssl_ca_certs"] = str(options.device_ca)
         kwargs["ssl_cert_reqs"] = ssl.CERT_OPTIONAL

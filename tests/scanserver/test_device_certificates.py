@@ -295,6 +295,8 @@ def test_a_certificate_of_another_ca_fails_the_handshake_and_the_server_carries_
     assert (unknown_callers(), ScanJob.objects.count()) == before
     assert srv.alive()
     assert job_token(create(srv, world, token=world.token)), "the server answers the next good request"
+    refusals = [line for line in srv.log.read_text().splitlines() if "refused a TLS connection" in line]
+    assert refusals and "certificate verify failed" in refusals[0], "the refusal is in the server log"
 
 
 def test_the_bearer_token_still_works_without_a_certificate(server: tuple[ScanServerProcess, World]) -> None:
