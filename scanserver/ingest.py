@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from devices.protocols import mtom
@@ -115,17 +115,17 @@ def _store(jobs: QuerySet[ScanJob], document_id: int, fmt: str, part: mtom.Spool
     # One transaction with the job row locked: the resend check, the state check, the rename and
     # the row (the order of the durable steps — file renamed and directory fsync'd, then the row
     # committed — is what makes a crash at any point safe; see the module docstring).
-    # Queries per new document: lock the job, look for the document, insert the page, count it.
+    # Queries per new document: lock the job (and look for the document), insert the page, count it.
     job_id: int | None = None
     try:
         with transaction.atomic():
-            job = jobs.select_for_update(of=("self",)).first()
+            # The job, locked, and whether this DocumentId is already here: one query.
+            seen = ScanPage.objects.filter(job=OuterRef("pk"), document_id=document_id).values("pk")[:1]
+            job = jobs.select_for_update(of=("self",)).annotate(seen_page=Subquery(seen)).first()
             if job is None:
                 raise JobNotFound()
             job_id = job.pk
-            # (No ORDER BY and no model instance on the usual path, where the document is new.)
-            seen = list(ScanPage.objects.filter(job=job, document_id=document_id).values_list("pk")[:1])
-            existing = ScanPage.objects.get(pk=seen[0][0]) if seen else None
+            existing = ScanPage.objects.get(pk=job.seen_page) if job.seen_page is not None else None
             if existing is not None:
                 if existing.sha256 == part.sha256:
                     logger.info(

@@ -95,7 +95,7 @@ def test_lost_token_file_reissues_tokens(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_newcomer_path_demo_setup_panel_scan_pdf(tmp_path: Path) -> None:
-    """The README's "Try it": demo_setup, the real scan server (daphne, plain HTTP, processing on
+    """The README's "Try it": demo_setup, the real scan server (runscanserver, plain HTTP, processing on
     its in-process worker thread as on the embedded defaults), three simulated devices started as
     ``simulate_devices`` starts them, sign in at a panel as demo, scan, PDF in the folder."""
     import os
@@ -124,17 +124,8 @@ def test_newcomer_path_demo_setup_panel_scan_pdf(tmp_path: Path) -> None:
         SMC_SCANSERVER_ALLOW_PLAIN_HTTP="1",
     )
     with open(tmp_path / "scanserver.log", "wb") as log:
-        daphne = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "scanserver.asgi:application",
-            ],
+        scan_server = subprocess.Popen(  # as scripts/run.sh starts it
+            [sys.executable, "manage.py", "runscanserver", "--host", "127.0.0.1", "--port", str(port)],
             cwd=Path(__file__).resolve().parents[2],
             env=env,
             start_new_session=True,
@@ -169,4 +160,4 @@ def test_newcomer_path_demo_setup_panel_scan_pdf(tmp_path: Path) -> None:
         pdfs = list((tmp_path / "scans").glob("*.pdf"))
         assert len(pdfs) == 1 and pdfs[0].read_bytes().startswith(b"%PDF-")
     finally:
-        services.stop_process(daphne)
+        services.stop_process(scan_server)
