@@ -15,14 +15,15 @@ database connection, so requests of different devices overlap their commits and 
 server row this is is cached for a few seconds (``CACHE_SECONDS``); the caller is checked on
 every request.
 
-Production (TLS, one process per core behind the same database and spool)::
+Production (TLS, one worker per core behind the same database and spool; ``scanserver/serve.py``
+says why uvicorn and not daphne, which serves the console)::
 
-    daphne -e ssl:5362:interface=<address>:privateKey=/etc/opendsm/tls.key:certKey=/etc/opendsm/tls.crt \
-        scanserver.asgi:application
+    manage.py runscanserver --host <address> --tls-cert /etc/opendsm/tls.crt \
+        --tls-key /etc/opendsm/tls.key --device-ca /etc/opendsm/device-ca.crt --workers 2
 
-Development: ``SMC_SCANSERVER_ALLOW_PLAIN_HTTP=1 daphne -b 127.0.0.1 -p 5362 scanserver.asgi:application``.
-Behind a TLS-terminating proxy, run daphne with ``--proxy-headers`` so ``scope["scheme"]`` is
-``https`` for requests that arrived over TLS.
+Development: ``SMC_SCANSERVER_ALLOW_PLAIN_HTTP=1 manage.py runscanserver`` (127.0.0.1:5362). Behind
+a TLS-terminating proxy, add ``--proxy-headers`` so ``scope["scheme"]`` is ``https`` for requests
+that arrived over TLS (device certificates then need the proxy's own checking).
 """
 
 from __future__ import annotations
