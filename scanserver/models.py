@@ -184,16 +184,22 @@ class ScanJob(models.Model):
         if to not in self.TRANSITIONS[self.state]:
             raise IllegalTransition("scan job %s cannot go from %s to %s" % (self.token, self.state, to))
         self.state = to
+        changed = {"state", "last_activity_at", *fields}
         if reasons is not None:
             self.state_reasons = reasons
+            changed.add("state_reasons")
         if error is not None:
             self.error = error
+            changed.add("error")
         self.last_activity_at = timezone.now()
         if to in TERMINAL_JOB_STATES:
             self.completed_at = self.last_activity_at
+            changed.add("completed_at")
         for key, value in fields.items():
             setattr(self, key, value)
-        self.save()
+        # Only what the transition changed: a copy of the job loaded earlier (the console's
+        # cancel while a worker records warnings, counts pages...) must not write back old values.
+        self.save(update_fields=sorted(changed) if self.pk is not None else None)
 
     def end_transfer(self) -> None:
         """EndPostScanJob: all pages are here; processing may start."""
@@ -344,7 +350,9 @@ class Delivery(models.Model):
         self.state = to
         for key, value in fields.items():
             setattr(self, key, value)
-        self.save()
+        # Only what the transition changed (as for ScanJob): an older copy writes back nothing else.
+        changed = sorted({"state", "updated_at", *fields})
+        self.save(update_fields=changed if self.pk is not None else None)
 
     def start(self) -> None:
         self._move(DeliveryState.SENDING, attempts=self.attempts + 1)
