@@ -407,30 +407,41 @@ def check_process(process: ScanProcess) -> list[str]:
 
 
 def _write_destinations(process: ScanProcess, specs: Sequence[DestinationSpec]) -> None:
+    """Make the process's destinations ``specs``, in order. A spec naming one of its rows
+    (``existing_id``) updates that row in place, so the jobs' deliveries that link to it
+    (``scanserver.Delivery.destination``) stay linked; rows no spec names are deleted (those
+    deliveries keep their own copy of kind and target, and lose only the link)."""
     old = {d.pk: d for d in process.destinations.all()}
-    rows = []
+    keep: set[int] = set()
+    new_rows = []
     for position, spec in enumerate(specs):
         if spec.kind not in DESTINATION_KINDS:
             raise ProcessError("unknown destination kind %r" % spec.kind)
         kept = old.get(spec.existing_id) if spec.existing_id is not None else None
+        if kept is not None and kept.pk in keep:
+            kept = None  # the same row named twice: the second is a new destination
         if spec.password:
             secret = secretbox.seal(spec.password)
         elif kept is not None and not spec.clear:
             secret = kept.secret
         else:
             secret = ""
-        rows.append(
-            ProcessDestination(
-                process=process,
-                kind=spec.kind,
-                position=position,
-                config=spec.config,
-                username=spec.username,
-                secret=secret,
-            )
-        )
-    process.destinations.all().delete()
-    ProcessDestination.objects.bulk_create(rows)
+        values = {
+            "kind": spec.kind,
+            "position": position,
+            "config": spec.config,
+            "username": spec.username,
+            "secret": secret,
+        }
+        if kept is not None:
+            keep.add(kept.pk)
+            for name, value in values.items():
+                setattr(kept, name, value)
+            kept.save(update_fields=list(values))
+        else:
+            new_rows.append(ProcessDestination(process=process, **values))
+    process.destinations.exclude(pk__in=keep).delete()
+    ProcessDestination.objects.bulk_create(new_rows)
 
 
 def save_process(

@@ -109,6 +109,22 @@ def test_replacing_or_deleting_destinations_keeps_the_delivery_history(eager: No
     assert Delivery.objects.filter(job__in=[job, job2]).count() == 3
 
 
+def test_editing_a_destination_in_place_keeps_the_link(eager: None, tmp_path: Path) -> None:
+    """The console's edit form names each row it shows (``existing_id``): that row is updated, not
+    replaced, so earlier deliveries stay linked to it; a row left out is deleted."""
+    process = published("In place", [folder(tmp_path / "a"), folder(tmp_path / "b")])
+    first, second = process.destinations.order_by("position")
+    job = run(process)
+    d1, d2 = job.deliveries.order_by("position")
+    edit_destinations(process, [folder(tmp_path / "a2", existing_id=first.pk)])  # b left out
+    (kept,) = process.destinations.all()
+    assert kept.pk == first.pk and kept.config["path"] == str(tmp_path / "a2")
+    d1.refresh_from_db()
+    d2.refresh_from_db()
+    assert d1.destination_id == first.pk and d2.destination_id is None
+    assert d1.target == str(tmp_path / "a"), "the delivery keeps where it went"
+
+
 def test_a_held_job_retries_with_its_version_not_the_edited_process(eager: None, tmp_path: Path) -> None:
     """The rule: the published version the job was created with decides the settings and the
     credential, even when the process's destinations were replaced and republished meanwhile."""
