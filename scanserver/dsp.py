@@ -139,9 +139,8 @@ _progress_lock = threading.Lock()
 def _progress_due(job: ScanJob) -> bool:
     now = time.monotonic()
     with _progress_lock:
-        if len(_last_progress) > 10_000:  # jobs end; forget the oldest entries
-            for key in sorted(_last_progress, key=_last_progress.__getitem__)[:5_000]:
-                del _last_progress[key]
+        if len(_last_progress) > 10_000:  # jobs end: start over (at worst one extra event each)
+            _last_progress.clear()
         last = _last_progress.get(job.pk)
         if job.images_received > 1 and last is not None and now - last < PROGRESS_INTERVAL:
             return False

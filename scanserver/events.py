@@ -26,6 +26,7 @@ import threading
 from datetime import UTC
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.db import transaction
 
 from devices.protocols import dsc, dsp, eventing, jobstatus, soap, transport
@@ -249,8 +250,6 @@ async def relay(layer: Any, stop: asyncio.Event | None = None) -> None:
     One ``receive`` is kept waiting across the once-a-second checks of ``stop``: cancelling a
     channel layer's receive after it popped a message would lose that message.
     """
-    from asgiref.sync import sync_to_async
-
     loop = asyncio.get_running_loop()
     channel = ""
     joined: float | None = None  # loop time of the last group_add (not 0.0: the loop's clock starts at boot)
@@ -277,13 +276,14 @@ async def relay(layer: Any, stop: asyncio.Event | None = None) -> None:
                 channel, joined, waiting = "", None, None
                 await asyncio.sleep(5)
                 continue
-            await _relay_one(message, sync_to_async)
+            await _relay_one(message)
     finally:
         if waiting is not None:
             waiting.cancel()
 
 
-async def _relay_one(message: dict[str, Any], sync_to_async: Any) -> None:
+async def _relay_one(message: dict[str, Any]) -> None:
+    """Notify our subscribers of another process's job event (our own were sent directly)."""
     if message.get("kind") != "job" or message.get("origin") == ORIGIN:
         return
     try:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +114,6 @@ class Options:
     workers: int = 1
     proxy_headers: bool = False
     access_log: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def check(options: Options) -> list[str]:
@@ -159,7 +158,6 @@ def uvicorn_config(options: Options) -> dict[str, Any]:
     if options.device_ca is not None:
         kwargs["ssl_ca_certs"] = str(options.device_ca)
         kwargs["ssl_cert_reqs"] = ssl.CERT_OPTIONAL
-    kwargs.update(options.extra)
     return kwargs
 
 

@@ -73,12 +73,11 @@ def queue_processing(job_id: int) -> None:
     on this process's worker thread, and the caller returns at once. Otherwise: processed now,
     synchronously, by eager Celery. Losing the hand-over loses nothing: the job row stays
     ``pending`` and the reaper and startup recovery queue it again."""
-    if not _eager():
-        transaction.on_commit(lambda: process_job.delay(job_id))
-    elif conf.background_tasks() and not _inline.get():
+    if _eager() and conf.background_tasks() and not _inline.get():
         transaction.on_commit(lambda: inprocess.submit(job_id))
     else:
-        transaction.on_commit(lambda: process_job.delay(job_id))  # eager: runs here, now
+        # A message for the workers; with eager Celery (no broker) it runs here, now.
+        transaction.on_commit(lambda: process_job.delay(job_id))
 
 
 def _kick(job_id: int) -> None:
