@@ -238,10 +238,10 @@ def demo(data_dir: Path, port: int, devices: int) -> Setup:
 
     from django.core.management import call_command
 
+    from devices.models import ScanServer
     from devices.protocols import psp
-    from scanserver.models import ScanServer
-    from smc.directory import get_directory
-    from smc.models import ScanProcess
+    from directory.backends import get_directory
+    from scanprocesses.models import ScanProcess
 
     scans = data_dir / "scans"
     call_command(

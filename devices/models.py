@@ -1,4 +1,4 @@
-"""The device registry: enrolled scanners, their groups, subscriptions and events.
+"""The fleet registry: scan servers, enrolled scanners, their groups, subscriptions and events.
 
 A ``Device`` is identified by its WS-Discovery endpoint reference (a stable ``urn:uuid``); its
 capabilities are kept both as the raw ScannerConfiguration XML the device sent and as a parsed
@@ -10,10 +10,37 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from typing import Any
 
 from django.db import models
 from django.utils import timezone
+
+
+class ScanServer(models.Model):
+    """A DSM scan server: ``https://<fqdn>:<port>/ScanServer/<guid>`` (DESIGN.md decision 1)."""
+
+    guid = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=128, unique=True)
+    fqdn = models.CharField(max_length=255, help_text="host name devices use (psp:ScanRepository)")
+    port = models.PositiveIntegerField(default=5362)
+    use_tls = models.BooleanField(default=True)
+    enabled = models.BooleanField(default=True)
+    description = models.TextField(blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=16, default="Idle")
+
+    class Meta:
+        db_table = "scanserver_scanserver"  # its name before it moved here (devices 0006)
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def endpoint_url(self) -> str:
+        scheme = "https" if self.use_tls else "http"
+        return "%s://%s:%d/ScanServer/%s" % (scheme, self.fqdn, self.port, self.guid)
 
 
 class DeviceGroup(models.Model):
@@ -58,7 +85,7 @@ class Device(models.Model):
         DeviceGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="devices"
     )
     scan_server = models.ForeignKey(
-        "scanserver.ScanServer", null=True, blank=True, on_delete=models.SET_NULL, related_name="devices"
+        ScanServer, null=True, blank=True, on_delete=models.SET_NULL, related_name="devices"
     )
     enabled = models.BooleanField(default=True)
     enrolled_at = models.DateTimeField(default=timezone.now)

@@ -16,7 +16,7 @@ A call to the scan server is admitted in two steps:
    certificate without a CRL. Under daphne, which does not fill the extension, only tokens work.
 2. :func:`admit_create` — for ``CreatePostScanJob``: the PSP exists and is published, is served
    by this scan server, the user SID resolves in the directory to a user whom
-   ``smc.availability.may_use`` allows on this device, and the submitted PostScanInstructions
+   ``scanprocesses.availability.may_use`` allows on this device, and the submitted PostScanInstructions
    equal the published version's except where its ``spx`` flags allow a change
    (``devices.protocols.psp.instructions_equal``).
 
@@ -32,11 +32,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from devices.models import Device, DeviceEvent
+from devices.models import Device, DeviceEvent, ScanServer
 from devices.protocols import dsp, psp, soap
 from devices.protocols.namespaces import ODSM
-from scanserver.models import ScanServer
-from smc.models import ProcessState, ScanProcess, ScanProcessVersion
+from scanprocesses.models import ProcessState, ScanProcess, ScanProcessVersion
 
 logger = logging.getLogger(__name__)
 
@@ -125,13 +124,13 @@ def not_enrolled(peer: str) -> Refused:
 
 
 def _resolve_user(sid: str) -> Any:
-    from smc.directory import get_directory
+    from directory.backends import get_directory
 
     return get_directory().resolve_sid(sid)
 
 
 def _may_use(user: Any, process: ScanProcess, device: Device) -> Any:
-    from smc.availability import may_use
+    from scanprocesses.availability import may_use
 
     return may_use(user, process, device)
 

@@ -49,11 +49,11 @@ from channels.layers import get_channel_layer  # noqa: E402
 from django.db import connections  # noqa: E402
 from django.db.models.signals import post_delete, post_save  # noqa: E402
 
+from core import health  # noqa: E402
+from devices.models import ScanServer  # noqa: E402
 from devices.protocols import mtom, soap  # noqa: E402
 from scanserver import access, conf, endpoint, events, reaper  # noqa: E402
 from scanserver.dsp import Caller  # noqa: E402
-from scanserver.models import ScanServer  # noqa: E402
-from smc import health  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The scan server's settings, read in one place with their defaults.
 
 Each value is ``settings.<NAME>`` when the project settings define it, else the ``SMC_*``
-environment variable named beside it (parsed strictly by ``smc.env``), else the default. The
+environment variable named beside it (parsed strictly by ``core.env``), else the default. The
 lead may move these into ``smc/settings.py``; callers keep calling these functions.
 
 =================================  ====================================  ==========================
@@ -31,8 +31,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from core.env import Env
 from devices.protocols import mtom
-from smc.env import Env
 
 _env = Env()
 MIB = 1024 * 1024

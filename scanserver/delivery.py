@@ -1,7 +1,7 @@
 """Deliveries of a processed job: planning, sending with retries, and the job's end state.
 
 Filter *i* of the job's ``PostScanInstructions`` is the process destination at position *i*
-(``smc.scanprocesses``). One ``Delivery`` per filter, keyed by ``(job, position=i)``; its
+(``scanprocesses.authoring``). One ``Delivery`` per filter, keyed by ``(job, position=i)``; its
 ``target`` is what the device's instructions say (UNCs, site URLs, addresses — a device may
 change them where the process allows, which the scan server already checked), else the
 destination's config.
@@ -46,11 +46,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from scanserver import destinations, pipeline
-from scanserver.destinations import Credentials, DeliveryError
+from core.env import Env
+from scanprocesses import destinations
+from scanprocesses.destinations import Credentials, DeliveryError
+from scanprocesses.models import ProcessDestination
+from scanserver import pipeline
 from scanserver.models import Delivery, DeliveryState, JobState, OutputDocument, ScanJob
-from smc.env import Env
-from smc.models import ProcessDestination
 
 log = logging.getLogger(__name__)
 _env = Env()
@@ -91,7 +92,7 @@ class DestinationConfig:
     sealed_secret: str
 
     def credentials(self) -> Credentials:
-        from smc import secretbox
+        from core import secretbox
 
         try:
             password = secretbox.unseal(self.sealed_secret)

@@ -10,10 +10,11 @@ returns at most :data:`HISTORY_LIMIT` finished jobs, newest first.
 
 from __future__ import annotations
 
+from devices.models import ScanServer
 from devices.protocols import dsc, jobstatus, psp
 from scanserver import events
 from scanserver.dsp import Caller, cancel_post_scan_job, find_job, job_elements
-from scanserver.models import DSC_JOB_STATE, TERMINAL_JOB_STATES, JobState, ScanJob, ScanServer
+from scanserver.models import DSC_JOB_STATE, TERMINAL_JOB_STATES, JobState, ScanJob
 
 DIALECT_FOLDER = psp.DIALECT_FOLDER
 DIALECT_HTTP = psp.DIALECT_HTTP

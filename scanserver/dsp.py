@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import QuerySet
 
-from devices.models import Device
+from devices.models import Device, ScanServer
 from devices.protocols import dsp, jobstatus, mtom, psp, soap
 from scanserver import access, events, ingest
-from scanserver.models import JobSource, JobState, ScanJob, ScanServer
+from scanserver.models import JobSource, JobState, ScanJob
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Job events: the console broadcast and the WS-Eventing notifications of the scan server.
 
 :func:`job_changed` is called after every state change of a ``ScanJob`` — by the endpoint, the
-reaper and the pipeline alike. It queues ``smc.status.broadcast("job", ...)`` and, once the
+reaper and the pipeline alike. It queues ``core.broadcast.broadcast("job", ...)`` and, once the
 transaction commits, sends ``PostScanJobStatusEvent`` (and ``PostScanJobEndStateEvent`` for a
 terminal state) in both the WS-DSP form (devices, WDD:postscanjobstatusevent.md) and the WS-DSC
 form (consoles, [MS-BDSRR] §3.2.4.8-9) to the subscribers who asked for that action.
@@ -29,11 +29,11 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
+from core import broadcast as status
 from devices.protocols import dsc, dsp, eventing, jobstatus, soap, transport
 from devices.protocols.eventing_source import Subscription, SubscriptionManager
 from devices.protocols.namespaces import ODSM
 from scanserver.models import DSC_JOB_STATE, TERMINAL_JOB_STATES, DeliveryState, JobState, ScanJob
-from smc import status
 
 logger = logging.getLogger(__name__)
 

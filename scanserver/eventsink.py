@@ -24,10 +24,10 @@ from devices.protocols import eventing, soap
 from devices.protocols.errors import ProtocolError
 from devices.protocols.namespaces import ODSM, qn
 from devices.protocols.wsscan import events as ev
+from scanprocesses.models import ProcessState, ScanProcess
 from scanserver import events
 from scanserver.dsp import Caller
 from scanserver.models import JobSource, ScanJob
-from smc.models import ProcessState, ScanProcess
 
 logger = logging.getLogger(__name__)
 

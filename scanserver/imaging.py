@@ -5,7 +5,7 @@ the device declared in ``SendImage`` is never trusted), and its pixel count is r
 header and checked against ``SCANSERVER_MAX_PIXELS`` *before* anything is decoded, so a
 decompression bomb is refused with a reason and never expanded in memory.
 
-Outputs (``smc.models.OutputFormat``):
+Outputs (``scanprocesses.models.OutputFormat``):
 
 * ``pdf`` — img2pdf: JPEG pages are embedded as they are (lossless passthrough, no decode),
   PNG/TIFF G4 likewise where img2pdf can; other formats are re-encoded losslessly (PNG) first.
@@ -43,7 +43,7 @@ import img2pdf
 from django.conf import settings
 from PIL import Image, ImageFile
 
-from smc.env import Env
+from core.env import Env
 
 log = logging.getLogger(__name__)
 _env = Env()

@@ -1,4 +1,4 @@
-"""Scan servers, scan jobs, their pages, outputs and deliveries.
+"""Scan jobs, their pages, outputs and deliveries.
 
 State lives on the models: every change of a job's or a delivery's state goes through a method
 that refuses an illegal move (STYLE.md habit 3). Nothing assigns ``state =`` elsewhere.
@@ -15,31 +15,6 @@ from django.utils import timezone
 
 class IllegalTransition(Exception):
     """A state change the state machine does not allow; the message names both states."""
-
-
-class ScanServer(models.Model):
-    """A DSM scan server: ``https://<fqdn>:<port>/ScanServer/<guid>`` (DESIGN.md decision 1)."""
-
-    guid = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(max_length=128, unique=True)
-    fqdn = models.CharField(max_length=255, help_text="host name devices use (psp:ScanRepository)")
-    port = models.PositiveIntegerField(default=5362)
-    use_tls = models.BooleanField(default=True)
-    enabled = models.BooleanField(default=True)
-    description = models.TextField(blank=True)
-    last_seen = models.DateTimeField(null=True, blank=True)
-    state = models.CharField(max_length=16, default="Idle")
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
-
-    @property
-    def endpoint_url(self) -> str:
-        scheme = "https" if self.use_tls else "http"
-        return "%s://%s:%d/ScanServer/%s" % (scheme, self.fqdn, self.port, self.guid)
 
 
 class JobState(models.TextChoices):
@@ -105,7 +80,7 @@ class ScanJob(models.Model):
     token = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, help_text="dsp/dsc JobToken")
     source = models.CharField(max_length=8, choices=JobSource.choices, default=JobSource.DSP)
     server = models.ForeignKey(
-        ScanServer, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+        "devices.ScanServer", null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
     )
     device = models.ForeignKey(
         "devices.Device", null=True, blank=True, on_delete=models.SET_NULL, related_name="scan_jobs"
@@ -113,10 +88,14 @@ class ScanJob(models.Model):
     user_sid = models.CharField(max_length=184, blank=True)
     user_name = models.CharField(max_length=255, blank=True)
     process = models.ForeignKey(
-        "smc.ScanProcess", null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+        "scanprocesses.ScanProcess", null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
     )
     process_version = models.ForeignKey(
-        "smc.ScanProcessVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+        "scanprocesses.ScanProcessVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="jobs",
     )
     psp_identifier = models.CharField(max_length=64, blank=True)
     psp_display_name = models.CharField(max_length=255, blank=True)
@@ -321,7 +300,7 @@ class Delivery(models.Model):
 
     job = models.ForeignKey(ScanJob, on_delete=models.CASCADE, related_name="deliveries")
     destination = models.ForeignKey(
-        "smc.ProcessDestination",
+        "scanprocesses.ProcessDestination",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,

@@ -7,7 +7,7 @@ A job arrives ``pending`` with its ``ScanPage`` rows (spooled files with sha256)
    passes :func:`scanserver.imaging.inspect_page` (sniffed format, pixel limit). A refused page
    aborts the job with the reason (``PostScanJobProcessingFailed``); the spool is kept as it is.
 2. :func:`build_outputs` — the documents of the process's output format, named with
-   :mod:`scanserver.naming`, written to temp + ``os.replace`` under ``<spool>/out/<job token>/``,
+   :mod:`scanprocesses.naming`, written to temp + ``os.replace`` under ``<spool>/out/<job token>/``,
    one ``OutputDocument`` row each (unique per job and name). Names are rendered from values that
    do not change between runs (the job's end time, not "now"), so a re-run after a crash finds
    the same names and reuses complete files instead of producing a second set.
@@ -42,9 +42,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from scanserver import imaging, naming, ocr
+from core.env import Env
+from scanprocesses import naming
+from scanserver import imaging, ocr
 from scanserver.models import Delivery, JobState, OutputDocument, ScanJob, ScanPage
-from smc.env import Env
 
 log = logging.getLogger(__name__)
 _env = Env()
@@ -93,7 +94,7 @@ def notify(job: ScanJob) -> None:
     try:
         from scanserver import events
     except ImportError:  # pragma: no cover - the events module ships with the scan server
-        from smc import status
+        from core import broadcast as status
 
         status.broadcast("job", str(job.token), job.state)
         return

@@ -4,10 +4,8 @@ from django.apps import AppConfig
 
 
 class SmcConfig(AppConfig):
+    """The console (views, forms, consumers, URLs) and the project (settings, ASGI, Celery)."""
+
     name = "smc"
     verbose_name = "Scan Management Console"
     default_auto_field = "django.db.models.BigAutoField"
-
-    def ready(self) -> None:
-        # Connects the directory error signal (login page messages).
-        from smc import ldapauth  # noqa: F401

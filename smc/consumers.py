@@ -7,8 +7,8 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from smc.roles import can
-from smc.status import JOBS_GROUP
+from core.broadcast import JOBS_GROUP
+from core.roles import can
 
 
 class JobsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]

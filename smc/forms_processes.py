@@ -15,10 +15,11 @@ from urllib.parse import urlsplit
 from django import forms
 from django.forms import formset_factory
 
-from devices.models import DeviceGroup
+from devices.models import DeviceGroup, ScanServer
 from devices.protocols import psp
-from scanserver import naming
-from scanserver.models import ScanServer
+from scanprocesses import naming
+from scanprocesses.authoring import DestinationSpec
+from scanprocesses.models import OutputFormat, ProcessDestination, ScanProcess
 
 # The ticket form and unit helpers live in forms_ticket; re-exported for existing imports.
 from smc.forms_ticket import PAPER_SIZES as PAPER_SIZES
@@ -26,8 +27,6 @@ from smc.forms_ticket import TicketForm as TicketForm
 from smc.forms_ticket import from_thou as from_thou
 from smc.forms_ticket import size_text as size_text
 from smc.forms_ticket import to_thou as to_thou
-from smc.models import OutputFormat, ProcessDestination, ScanProcess
-from smc.scanprocesses import DestinationSpec
 
 
 def _lines(text: str) -> list[str]:
@@ -95,7 +94,7 @@ class ProcessForm(forms.Form):
         return template
 
     def clean_allowed_groups(self) -> list[str]:
-        from smc.directory import DirectoryError, get_directory
+        from directory.backends import DirectoryError, get_directory
 
         groups = list(dict.fromkeys(_lines(self.cleaned_data.get("allowed_groups", ""))))
         if not groups:
@@ -289,7 +288,7 @@ class AuditFilterForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from smc.audit import ACTIONS
+        from core.audit import ACTIONS
 
         action = self.fields["action"]
         assert isinstance(action, forms.ChoiceField)

@@ -19,7 +19,7 @@ from django import forms
 
 from devices.protocols.errors import ProtocolError
 from devices.protocols.wsscan import ticket as tk
-from smc.ticketeditor import EditorChoices
+from scanprocesses.ticketeditor import EditorChoices
 
 MM_PER_INCH = Decimal("25.4")
 UNIT_CHOICES = (("mm", "mm"), ("in", "inches"))

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from smc.env import DatabaseURL, Env
-from smc.ldapconf import ldap_settings
+from core.env import DatabaseURL, Env
+from directory.ldapconf import ldap_settings
 
 env = Env()
 
@@ -57,9 +57,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
-    "smc",
+    "core",
+    "directory",
     "devices",
+    "scanprocesses",
     "scanserver",
+    "smc",
 ]
 
 MIDDLEWARE = [
@@ -87,7 +90,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "smc.roles.context_processor",
+                "core.roles.context_processor",
             ],
         },
     },
@@ -155,7 +158,7 @@ CELERY_TIMEZONE = "UTC"
 LDAP = ldap_settings(env)
 globals().update(LDAP.django_settings())
 AUTHENTICATION_BACKENDS = [
-    *(["smc.ldapauth.DirectoryBackend"] if LDAP.enabled else []),
+    *(["directory.ldapauth.DirectoryBackend"] if LDAP.enabled else []),
     "django.contrib.auth.backends.ModelBackend",
 ]
 

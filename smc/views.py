@@ -10,9 +10,9 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from smc import health
+from core import health
+from core.roles import requires
 from smc.forms import LoginForm
-from smc.roles import requires
 
 
 class LoginView(auth_views.LoginView):

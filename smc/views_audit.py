@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from smc import audit
+from core import audit
+from core.roles import requires
 from smc.forms_processes import AuditFilterForm
-from smc.roles import requires
 
 
 @requires("audit")

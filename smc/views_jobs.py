@@ -19,9 +19,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from devices.models import Device, DeviceEvent
-from scanserver.models import IllegalTransition, JobState, ScanJob, ScanServer
-from smc.roles import requires
+from core.roles import requires
+from devices.models import Device, DeviceEvent, ScanServer
+from scanserver.models import IllegalTransition, JobState, ScanJob
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Scan-process pages: list, detail, editor, publish, versions, diff, rollback, import/export, dry run.
 
 Reading needs the ``view`` capability (admins, operators, auditors); every change needs
-``manage`` (admins). Each view fetches, calls one domain function in ``smc.scanprocesses`` and
+``manage`` (admins). Each view fetches, calls one domain function in ``scanprocesses.authoring`` and
 renders or redirects (STYLE.md habit 7).
 """
 
@@ -19,9 +19,18 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from scanserver import naming
-from scanserver.models import ScanServer
-from smc import audit, scanprocesses, ticketeditor
+from core import audit
+from core.roles import requires
+from devices.models import ScanServer
+from scanprocesses import authoring as scanprocesses
+from scanprocesses import naming, ticketeditor
+from scanprocesses.models import (
+    DEFAULT_NAMING_TEMPLATE,
+    OutputFormat,
+    ProcessState,
+    ScanProcess,
+    ScanProcessVersion,
+)
 from smc.forms_processes import (
     BaseDestinationFormSet,
     ConfirmForm,
@@ -33,8 +42,6 @@ from smc.forms_processes import (
     size_text,
 )
 from smc.forms_ticket import MUST_HONOR
-from smc.models import DEFAULT_NAMING_TEMPLATE, OutputFormat, ProcessState, ScanProcess, ScanProcessVersion
-from smc.roles import requires
 
 PAGE_SIZE = 25
 SORTS = {
@@ -294,7 +301,7 @@ def naming_preview(request: HttpRequest) -> HttpResponse:
 @require_GET
 @requires("manage")
 def group_search(request: HttpRequest) -> HttpResponse:
-    from smc.directory import DirectoryError, get_directory
+    from directory.backends import DirectoryError, get_directory
 
     q = request.GET.get("q", "").strip()
     groups, error = [], ""
@@ -528,7 +535,7 @@ def process_dry_run(request: HttpRequest, guid: str) -> HttpResponse:
     except scanprocesses.ProcessError as exc:
         error = str(exc)
     # Each destination once, with its stored credential, from this process (see the
-    # limitation in smc.ticketeditor: in a split deployment the scan server should do this).
+    # limitation in scanprocesses.ticketeditor: in a split deployment the scan server should do this).
     destination_rows = ticketeditor.try_destinations(process.destinations.order_by("position", "pk"))
     return render(
         request,
@@ -547,7 +554,7 @@ def process_dry_run(request: HttpRequest, guid: str) -> HttpResponse:
 @requires("manage")
 def process_adopt_directory(request: HttpRequest, guid: str) -> HttpResponse:
     """Drift: take the directory's copy as a new edit of the process (credentials kept by position)."""
-    from smc.directory import DirectoryError, get_directory
+    from directory.backends import DirectoryError, get_directory
 
     process = _process(guid)
     try:

@@ -39,7 +39,7 @@ def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.Slapd]:
 
 
 def ldap_config(slapd: services.Slapd, **overrides: Any) -> Any:
-    from smc.ldapconf import LDAPConfig
+    from directory.ldapconf import LDAPConfig
 
     values: dict[str, Any] = dict(
         uri=slapd.uri,
@@ -62,7 +62,7 @@ def use_directory(settings: Any, config: Any) -> None:
     """Point the console at ``config`` for one test (pytest-django restores settings after)."""
     settings.LDAP = config
     settings.AUTHENTICATION_BACKENDS = [
-        "smc.ldapauth.DirectoryBackend",
+        "directory.ldapauth.DirectoryBackend",
         "django.contrib.auth.backends.ModelBackend",
     ]
     for key, value in config.django_settings().items():
@@ -81,7 +81,7 @@ def cast(db: None) -> dict[str, Any]:
     """Local users, one per role plus an outsider with none (the embedded-directory cast)."""
     from django.contrib.auth.models import User
 
-    from smc.roles import set_roles
+    from core.roles import set_roles
 
     users = {}
     for name, roles in (

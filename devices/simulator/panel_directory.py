@@ -14,11 +14,11 @@ Two implementations behind one small interface (:class:`PanelDirectory`), both a
 * :class:`LDAPPanelDirectory` — the real thing, with python-ldap only (no Django needed): find
   the user's DN with the service account (or bind with the AD ``userPrincipalName`` when there is
   no service account), bind as the user, read ``objectSid`` (AD) or ``openDSMUserSid`` (the
-  SID-form attribute of ``smc/ldap/opendsm.schema``), one-level search for the PSPs.
+  SID-form attribute of ``directory/schema/opendsm.schema``), one-level search for the PSPs.
 * :class:`EmbeddedPanelDirectory` — no LDAP: Django's ``authenticate()``, the user's SID from
-  ``smc.directory.get_directory()`` and ``smc.availability.usable_processes(user, device)``.
+  ``directory.backends.get_directory()`` and ``scanprocesses.availability.usable_processes(user, device)``.
 
-Both apply OpenDSM's device-group rule through ``smc.availability.may_use`` when Django is set up
+Both apply OpenDSM's device-group rule through ``scanprocesses.availability.may_use`` when Django is set up
 (the embedded one through ``usable_processes``, which calls it; the LDAP one through
 :func:`django_availability`). Every call blocks: the panel runs it in a worker thread.
 """
@@ -32,12 +32,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from smc.ldapconf import LDAPConfig
+    from directory.ldapconf import LDAPConfig
 
 log = logging.getLogger(__name__)
 
 PSP_CLASS = "msImaging-PostScanProcess"
-USER_SID_ATTR = "openDSMUserSid"  # smc/ldap/opendsm.schema (OpenLDAP)
+USER_SID_ATTR = "openDSMUserSid"  # directory/schema/opendsm.schema (OpenLDAP)
 MAX_USERNAME = 256
 MAX_PASSWORD = 1024
 
@@ -108,16 +108,16 @@ def _device_row(endpoint: str) -> Any:
 
 
 def django_availability(device_endpoint: str) -> Availability:
-    """The OpenDSM rule (``smc.availability.may_use``) for processes an LDAP directory showed.
+    """The OpenDSM rule (``scanprocesses.availability.may_use``) for processes an LDAP directory showed.
 
     A process the directory shows but the database does not know is dropped: the scan server would
     refuse its jobs ("no scan process").
     """
 
     def filter_processes(username: str, shown: list[PanelProcess]) -> list[PanelProcess]:
-        from smc.availability import may_use
-        from smc.directory import get_directory
-        from smc.models import ScanProcess
+        from directory.backends import get_directory
+        from scanprocesses.availability import may_use
+        from scanprocesses.models import ScanProcess
 
         try:
             user = get_directory().find_user(username)
@@ -152,7 +152,7 @@ def django_availability(device_endpoint: str) -> Availability:
 
 def django_server_resolver(fqdn: str) -> str | None:
     """The WS-DSP endpoint URL of the registered scan server called ``fqdn`` (psp:ScanRepository)."""
-    from scanserver.models import ScanServer
+    from devices.models import ScanServer
 
     try:
         server = ScanServer.objects.filter(fqdn__iexact=fqdn.strip()).order_by("pk").first()
@@ -177,8 +177,8 @@ class EmbeddedPanelDirectory:
         from django.contrib.auth import authenticate
         from django.db import DatabaseError
 
-        from smc.availability import usable_processes
-        from smc.directory import DirectoryError, get_directory
+        from directory.backends import DirectoryError, get_directory
+        from scanprocesses.availability import usable_processes
 
         try:
             account = authenticate(username=username, password=password)
@@ -319,7 +319,7 @@ class LDAPPanelDirectory:
     def _sid(self, attrs: dict[str, list[bytes]], username: str) -> str:
         raw = _first(attrs, "objectSid")
         if raw:
-            from smc.directory_sd import sid_from_bytes
+            from directory.security import sid_from_bytes
 
             return sid_from_bytes(raw)
         text = _text(attrs, USER_SID_ATTR).strip().upper()
@@ -369,8 +369,8 @@ class LDAPPanelDirectory:
 
 def ldap_sid_fallback(username: str) -> str:
     """OpenLDAP users without ``openDSMUserSid`` get the stable local identity the scan server
-    resolves (``smc.directory``, DESIGN.md decision 7)."""
-    from smc.directory import get_directory
+    resolves (``directory.backends``, DESIGN.md decision 7)."""
+    from directory.backends import get_directory
 
     try:
         user = get_directory().find_user(username)
@@ -423,7 +423,7 @@ def for_device(device_endpoint: str) -> tuple[PanelDirectory | None, str]:
             "The front panel needs a directory: run the simulator with `manage.py simulate_devices` "
             "(embedded or LDAP directory) or set SMC_LDAP_URI (LDAP only)."
         )
-    from smc.env import Env
-    from smc.ldapconf import ldap_settings
+    from core.env import Env
+    from directory.ldapconf import ldap_settings
 
     return LDAPPanelDirectory(ldap_settings(Env())), ""

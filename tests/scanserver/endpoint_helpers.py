@@ -66,10 +66,9 @@ def make_world(published: bool = True, fmt: str = "jfif") -> World:
     """ScanServer, an enrolled device, alice (in "scanners") and nora (not), a published process."""
     from django.contrib.auth.models import Group, User
 
-    from devices.models import Device
-    from scanserver.models import ScanServer
-    from smc.directory import identity_for
-    from smc.models import ProcessState, ScanProcess, ScanProcessVersion
+    from devices.models import Device, ScanServer
+    from directory.backends import identity_for
+    from scanprocesses.models import ProcessState, ScanProcess, ScanProcessVersion
 
     server = ScanServer.objects.create(name="scan01", fqdn="scan.test", port=5362)
     device = Device(endpoint_reference="urn:uuid:%s" % uuid.uuid4(), name="MFP 1")

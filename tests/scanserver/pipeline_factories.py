@@ -34,8 +34,8 @@ def bomb_png(width: int = 30000, height: int = 30000) -> bytes:
 
 
 def make_process(destinations: Sequence[dict[str, Any]], **fields: Any) -> Any:
-    from smc import secretbox
-    from smc.models import ProcessDestination, ScanProcess
+    from core import secretbox
+    from scanprocesses.models import ProcessDestination, ScanProcess
 
     values: dict[str, Any] = {
         "display_name": "Process %s" % uuid.uuid4().hex[:8],

@@ -14,10 +14,10 @@ import pytest
 
 from devices.models import DeviceEvent
 from devices.protocols import dsp, psp, soap
+from scanprocesses.models import ProcessState
 from scanserver import access
 from scanserver.dsp import Caller
 from scanserver.models import ScanJob
-from smc.models import ProcessState
 from tests.scanserver.endpoint_helpers import (
     CONSOLE_TOKEN,
     World,
@@ -128,7 +128,7 @@ def test_unpublished_and_unknown_processes(world: World) -> None:
 
 
 def test_a_process_of_another_scan_server(world: World, settings: Any) -> None:
-    from scanserver.models import ScanServer
+    from devices.models import ScanServer
 
     # With two scan servers in the database, this process serves the one SMC_SCANSERVER_GUID names.
     settings.SCANSERVER_GUID = str(world.server.guid)

@@ -4,7 +4,7 @@ The rule under test is in the docstring of :mod:`scanserver.delivery`: a job wit
 version delivers with that version's copy of each destination, whatever happens to the process
 afterwards; the link to the live ``ProcessDestination`` is history, set to null (never cascaded)
 when the row goes away. Processes are authored and published the console's way
-(``smc.scanprocesses``, embedded directory).
+(``scanprocesses.authoring``, embedded directory).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
+from scanprocesses import authoring as sp
+from scanprocesses.destinations import Credentials
+from scanprocesses.models import ProcessDestination
 from scanserver import delivery, tasks
-from scanserver.destinations import Credentials
 from scanserver.models import Delivery, DeliveryState, JobState
-from smc import scanprocesses as sp
-from smc.models import ProcessDestination
 from tests.scanserver.pipeline_factories import files_in, make_job, make_process, page_bytes
 from tests.smc import processfactories
 
@@ -46,7 +46,7 @@ def folder(path: Path, **extra: Any) -> sp.DestinationSpec:
 
 
 def published(name: str, specs: list[sp.DestinationSpec]) -> Any:
-    from smc.models import ScanProcess
+    from scanprocesses.models import ScanProcess
 
     row = ScanProcess(
         display_name=name,

@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
+from scanprocesses.destinations import Credentials, DeliveryError
+from scanprocesses.destinations import smb as smb_dest
+from scanprocesses.destinations import webdav as webdav_dest
 from scanserver import tasks
-from scanserver.destinations import Credentials, DeliveryError
-from scanserver.destinations import smb as smb_dest
-from scanserver.destinations import webdav as webdav_dest
 from scanserver.models import DeliveryState, JobState
 from tests.scanserver import servers
 from tests.scanserver.pipeline_factories import make_job, make_process, page_bytes, sha
@@ -117,7 +117,7 @@ def test_smb_dry_run(samba: servers.Smbd) -> None:
 def test_email_with_starttls_and_auth_to_addresses_and_scanning_user(
     eager: None, tmp_path: Path, django_user_model: Any
 ) -> None:
-    from smc.directory import identity_for
+    from directory.backends import identity_for
 
     user = django_user_model.objects.create_user("carol", email="carol@example.test", password="x-pw-12345!")
     with servers.smtp(tmp_path / "smtp") as server:

@@ -5,7 +5,7 @@ thread (scanserver.inprocess) builds the PDF and delivers it — eager Celery on
 REAL server the test starts (tests/scanserver/servers.py); ``World.push`` waits for that thread.
 Each test checks the bytes that arrived against the OutputDocument's sha256, the Delivery receipt
 and the job's end state and reason ([MS-BDSRR] §2.2.5.7). The process is authored and published
-the console's way (smc.scanprocesses).
+the console's way (scanprocesses.authoring).
 
 Also: two destinations with one down and ContinueOnError=true, and the WSD pull path (scan to
 computer: ScanAvailableEvent → RetrieveImage) to the folder."""
@@ -27,9 +27,9 @@ import pytest
 
 from devices.simulator import push
 from devices.simulator.run import SimulatorConfig, SimulatorThread, make_device
+from scanprocesses import authoring as sp
 from scanserver import delivery, inprocess
 from scanserver.models import DeliveryState, JobSource, JobState, ScanJob
-from smc import scanprocesses as sp
 from tests import services
 from tests.devices.simulator.panelworld import small_ticket
 from tests.scanserver import endpoint_helpers, servers
@@ -56,7 +56,7 @@ class World:
         return "%s/ScanServer/%s" % (BASE, self.server.guid)
 
     def process(self, name: str, specs: list[sp.DestinationSpec], **fields: Any) -> Any:
-        from smc.models import ScanProcess
+        from scanprocesses.models import ScanProcess
 
         row = ScanProcess(
             display_name=name,
@@ -96,9 +96,8 @@ class World:
 def world(transactional_db: None, settings: Any, tmp_path: Path) -> Iterator[World]:
     from django.contrib.auth.models import Group, User
 
-    from devices.models import Device
-    from scanserver.models import ScanServer
-    from smc.directory import identity_for
+    from devices.models import Device, ScanServer
+    from directory.backends import identity_for
 
     settings.SCANSERVER_SPOOL_DIR = tmp_path / "spool"
     settings.SCANSERVER_GUID = ""

@@ -130,8 +130,8 @@ def test_own_broadcasts_are_not_relayed_twice(sink: str, relay: None) -> None:
 
 
 def test_repository_status_summary_follows_idle_and_processing(sink: str) -> None:
+    from devices.models import ScanServer
     from devices.protocols import dsc
-    from scanserver.models import ScanServer
 
     wanted = (dsc.RepositoryStatusSummaryEvent.action,)
     events.manager().subscribe(

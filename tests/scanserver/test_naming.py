@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from scanserver.naming import NamingError, render_name, unique_name, validate_template
+from scanprocesses.naming import NamingError, render_name, unique_name, validate_template
 
 WHEN = datetime(2026, 3, 4, 5, 6, 7)
 

@@ -67,7 +67,7 @@ def test_rerunning_every_step_duplicates_nothing(eager: None, tmp_path: Path) ->
     pipeline.build_outputs(job, checked)
     delivery.plan_deliveries(job)
     (d,) = job.deliveries.all()
-    from scanserver.destinations import folder
+    from scanprocesses.destinations import folder
 
     folder.deliver(d, list(job.outputs.all()), {"path": str(tmp_path / "scans")}, None)  # type: ignore[arg-type]
     assert files_in(tmp_path / "scans") == before

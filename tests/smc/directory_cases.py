@@ -31,7 +31,7 @@ def psp_xml(root_name: str = "Scan", share: str = r"\\files.example.test\scans")
 
 def make_process(name: str, groups: list[str], *, publish: bool = True, **fields: Any) -> Any:
     """A ScanProcess with one version; published in the database (not in any directory)."""
-    from smc.models import ProcessState, ScanProcess
+    from scanprocesses.models import ProcessState, ScanProcess
 
     process = ScanProcess.objects.create(
         display_name=name, ticket_xml=TICKET_XML.decode(), allowed_groups=groups, **fields
@@ -45,7 +45,7 @@ def make_process(name: str, groups: list[str], *, publish: bool = True, **fields
 
 
 def new_version(process: Any, root_name: str = "Scan", share: str = r"\\files.example.test\scans") -> Any:
-    from smc.models import ScanProcessVersion
+    from scanprocesses.models import ScanProcessVersion
 
     number = process.versions.count() + 1
     return ScanProcessVersion.objects.create(

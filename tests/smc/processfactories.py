@@ -9,7 +9,7 @@ from devices.protocols.wsscan.elements import ADF, DeviceSettings, InputCapabili
 
 
 def server(name: str = "scan1", fqdn: str = "scan1.example.test") -> Any:
-    from scanserver.models import ScanServer
+    from devices.models import ScanServer
 
     return ScanServer.objects.get_or_create(name=name, defaults={"fqdn": fqdn})[0]
 
@@ -17,8 +17,8 @@ def server(name: str = "scan1", fqdn: str = "scan1.example.test") -> Any:
 def process(
     name: str = "Invoices", *, destinations: list[tuple[str, dict[str, Any]]] | None = None, **fields: Any
 ) -> Any:
-    from smc import scanprocesses
-    from smc.models import ProcessDestination, ScanProcess
+    from scanprocesses import authoring as scanprocesses
+    from scanprocesses.models import ProcessDestination, ScanProcess
 
     values: dict[str, Any] = dict(
         display_name=name,

@@ -11,8 +11,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from smc import audit
-from smc.models import AuditEvent, ImmutableError
+from core import audit
+from core.models import AuditEvent, ImmutableError
 from tests.smc import processfactories as f
 
 pytestmark = pytest.mark.django_db
@@ -91,7 +91,7 @@ def test_audit_page_roles(cast: dict[str, Any]) -> None:
 
 
 def test_console_changes_appear_on_the_audit_page(cast: dict[str, Any]) -> None:
-    from smc import scanprocesses
+    from scanprocesses import authoring as scanprocesses
 
     p = f.process("Visible")
     scanprocesses.publish(p, cast["admin"], "hello")

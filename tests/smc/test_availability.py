@@ -1,4 +1,4 @@
-"""smc.availability: the one answer to "may user U use process P on device D"."""
+"""scanprocesses.availability: the one answer to "may user U use process P on device D"."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from devices.models import Device, DeviceGroup
-from smc.availability import may_use, usable_processes
-from smc.directory import DirectoryUser
-from smc.models import ProcessState
+from directory.backends import DirectoryUser
+from scanprocesses.availability import may_use, usable_processes
+from scanprocesses.models import ProcessState
 from tests.smc.directory_cases import make_process
 
 FINANCE_DN = "CN=Scan Finance,CN=Users,DC=example,DC=test"

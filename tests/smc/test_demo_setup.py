@@ -37,11 +37,10 @@ def run_demo_setup(tmp_path: Path, port: int = 5999, **extra: Any) -> str:
 def test_demo_setup_creates_everything_once(tmp_path: Path) -> None:
     from django.contrib.auth import authenticate
 
-    from devices.models import Device
-    from scanserver.models import ScanServer
-    from smc.availability import usable_processes
-    from smc.directory import get_directory
-    from smc.models import ProcessState, ScanProcess
+    from devices.models import Device, ScanServer
+    from directory.backends import get_directory
+    from scanprocesses.availability import usable_processes
+    from scanprocesses.models import ProcessState, ScanProcess
 
     run_demo_setup(tmp_path)
     password = (tmp_path / "demo-password").read_text().strip()

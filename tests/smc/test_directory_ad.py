@@ -15,12 +15,12 @@ from typing import Any
 import ldap
 import pytest
 
-from smc import availability
-from smc import directory_sd as sd
-from smc.directory import PublishError, normalize_group_id
-from smc.directory_ldap import SD_FLAGS_OID, ADDirectory
-from smc.ldapconf import LDAPConfig
-from smc.models import ScanProcessVersion
+from directory import security as sd
+from directory.backends import PublishError, normalize_group_id
+from directory.ldapconf import LDAPConfig
+from directory.ldapdirectory import SD_FLAGS_OID, ADDirectory
+from scanprocesses import availability
+from scanprocesses.models import ScanProcessVersion
 from tests import samba
 from tests.samba import BASE, group_dn, password, samba_dc, user_dn  # noqa: F401 (fixture)
 from tests.smc.directory_cases import make_process, new_version
@@ -82,7 +82,7 @@ def sid_of(dn: str) -> str:
 
 
 def test_publish_read_back_republish_unpublish(config: LDAPConfig) -> None:
-    from scanserver.models import ScanServer
+    from devices.models import ScanServer
 
     server = ScanServer.objects.create(name="s1", fqdn="scan1.example.test")
     process = make_process("Invoices", [FINANCE], scan_server=server)

@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group, User
 
-from smc import directory
-from smc.directory import EmbeddedDirectory, InvalidCredentials, PublishError
-from smc.models import DirectoryIdentity, ProcessState
+from directory import backends as directory
+from directory.backends import EmbeddedDirectory, InvalidCredentials, PublishError
+from directory.models import DirectoryIdentity
+from scanprocesses.models import ProcessState
 from tests.smc.directory_cases import make_process, new_version
 
 

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from smc.roles import user_roles
+from core.roles import user_roles
 from tests import services
 from tests.conftest import PASSWORDS, ldap_config, use_directory
 

@@ -3,7 +3,7 @@
 The key proof (test_each_user_sees_exactly_their_processes): bound AS EACH USER, the one-level
 search a DSM device makes under cn=PSPs returns exactly the processes whose allowed groups
 contain the user, nested groups included — checked with the ldapsearch CLI, with
-processes_visible_to, and against smc.availability.
+processes_visible_to, and against scanprocesses.availability.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import Any
 import ldap
 import pytest
 
-from smc import availability
-from smc.directory import InvalidCredentials, PublishError, get_directory, normalize_group_id
-from smc.directory_ldap import OpenLDAPDirectory
-from smc.models import ScanProcessVersion
+from directory.backends import InvalidCredentials, PublishError, get_directory, normalize_group_id
+from directory.ldapdirectory import OpenLDAPDirectory
+from scanprocesses import availability
+from scanprocesses.models import ScanProcessVersion
 from tests import services
 from tests.conftest import GROUPS_BASE, PASSWORDS, ldap_config
 from tests.smc.directory_cases import make_process, new_version
@@ -28,8 +28,8 @@ from tests.smc.directory_cases import make_process, new_version
 pytestmark = pytest.mark.ldap
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA = ROOT / "smc" / "ldap" / "opendsm.schema"
-ACL = ROOT / "smc" / "ldap" / "opendsm-acl.conf"
+SCHEMA = ROOT / "directory" / "schema" / "opendsm.schema"
+ACL = ROOT / "directory" / "schema" / "opendsm-acl.conf"
 WRITER_DN = "cn=smc-writer,ou=services,dc=example,dc=test"
 WRITER_PW = "smc-writer-pw1!"
 CONTAINER = "cn=PSPs,cn=System,%s" % services.SUFFIX
@@ -107,7 +107,7 @@ def test_get_directory_picks_openldap(settings: Any, config: Any) -> None:
 
 
 def test_publish_read_back_republish_unpublish(config: Any, psp_slapd: services.Slapd) -> None:
-    from scanserver.models import ScanServer
+    from devices.models import ScanServer
 
     server = ScanServer.objects.create(name="s1", fqdn="scan1.example.test")
     process = make_process("Invoices", [ADMINS], scan_server=server)
@@ -305,7 +305,7 @@ def _schema_values(ldif: str) -> list[str]:
 
 
 def test_ldif_variant_matches_the_schema_file(tmp_path: Path) -> None:
-    """smc/ldap/opendsm.ldif (for cn=config) says what opendsm.schema says, as slaptest reads it."""
+    """directory/schema/opendsm.ldif (for cn=config) says what opendsm.schema says, as slaptest reads it."""
     conf = tmp_path / "slapd.conf"
     includes = ["core", "cosine", "inetorgperson"]
     conf.write_text(
@@ -318,6 +318,6 @@ def test_ldif_variant_matches_the_schema_file(tmp_path: Path) -> None:
         capture_output=True,
     )
     converted = (tmp_path / "d" / "cn=config" / "cn=schema" / "cn={3}opendsm.ldif").read_text()
-    shipped = (ROOT / "smc" / "ldap" / "opendsm.ldif").read_text()
+    shipped = (ROOT / "directory" / "schema" / "opendsm.ldif").read_text()
     assert _schema_values(shipped) == _schema_values(converted) != []
     assert "dn: cn=opendsm,cn=schema,cn=config" in shipped

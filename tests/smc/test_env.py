@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from smc.env import DatabaseURL, Env
-from smc.ldapconf import ldap_settings
+from core.env import DatabaseURL, Env
+from directory.ldapconf import ldap_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from devices.models import Device
-from scanserver.models import JobState, ScanJob, ScanPage, ScanServer
+from devices.models import Device, ScanServer
+from scanserver.models import JobState, ScanJob, ScanPage
 
 pytestmark = pytest.mark.django_db
 

@@ -78,7 +78,7 @@ async def test_websocket_gets_broadcasts_after_commit_and_refuses_anonymous(cast
     from channels.testing import WebsocketCommunicator
     from django.db import transaction
 
-    from smc import status
+    from core import broadcast as status
     from smc.asgi import application
 
     anonymous = WebsocketCommunicator(application, "/ws/jobs/", headers=[(b"origin", b"http://127.0.0.1")])
@@ -114,7 +114,7 @@ def cast_async(transactional_db: None) -> str:
     from django.contrib.auth.models import User
     from django.test import Client
 
-    from smc.roles import set_roles
+    from core.roles import set_roles
 
     user = User.objects.create_user("wsop", "wsop@example.test", "wsop-local-pw1!")
     set_roles(user, {"operator"})

@@ -46,7 +46,7 @@ def seen_by(slapd: services.Slapd, user: str) -> dict[str, str]:
 
 
 def published_xml(number: int) -> str:
-    from smc.models import ScanProcessVersion
+    from scanprocesses.models import ScanProcessVersion
 
     return ScanProcessVersion.objects.get(process__display_name="Expense reports", number=number).psp_xml
 
@@ -60,8 +60,8 @@ def test_author_publish_and_find_it_in_openldap_as_a_group_member(
     psp_slapd: services.Slapd,  # noqa: F811
     artifacts_dir: Path,
 ) -> None:
-    from scanserver.models import ScanServer
-    from smc.models import ProcessState, ScanProcess
+    from devices.models import ScanServer
+    from scanprocesses.models import ProcessState, ScanProcess
 
     settings.LDAP = config
     ScanServer.objects.create(name="Scan server 1", fqdn="scan1.example.test")

@@ -1,4 +1,4 @@
-"""smc.scanprocesses: model ⇄ PSP, import, publish/unpublish (embedded directory), versions, rollback,
+"""scanprocesses.authoring: model ⇄ PSP, import, publish/unpublish (embedded directory), versions, rollback,
 diff, drift, delete/archive, clone — each change audited, failures leave nothing half-done."""
 
 from __future__ import annotations
@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 from lxml import etree
 
+from core import secretbox
+from core.models import AuditEvent
 from devices.protocols import psp
 from devices.protocols.namespaces import ODSM, PSP
-from smc import scanprocesses, secretbox
-from smc.models import AuditEvent, ProcessDestination, ProcessState, ScanProcess, ScanProcessVersion
+from scanprocesses import authoring as scanprocesses
+from scanprocesses.models import ProcessDestination, ProcessState, ScanProcess, ScanProcessVersion
 from tests.smc import processfactories as f
 
 pytestmark = pytest.mark.django_db
@@ -110,7 +112,7 @@ def test_import_refuses_an_unsafe_naming_template_by_replacing_it() -> None:
 
 
 def test_publish_creates_immutable_versions_in_the_embedded_directory() -> None:
-    from smc.directory import get_directory
+    from directory.backends import get_directory
 
     p = f.process("Publish me")
     v1 = scanprocesses.publish(p, "admin", "first")
@@ -135,7 +137,7 @@ def test_publish_creates_immutable_versions_in_the_embedded_directory() -> None:
 
 
 def test_publish_error_leaves_no_version_and_no_state_change(monkeypatch: pytest.MonkeyPatch) -> None:
-    from smc import directory
+    from directory import backends as directory
 
     class Refusing:
         def publish(self, process: Any, version: Any) -> None:
@@ -159,7 +161,7 @@ def test_publish_refuses_unknown_allowed_groups_in_the_embedded_directory() -> N
 
 
 def test_unpublish_and_archive() -> None:
-    from smc.directory import get_directory
+    from directory.backends import get_directory
 
     p = f.process("Lifecycle")
     scanprocesses.publish(p, "admin")
@@ -262,7 +264,7 @@ def test_clone_copies_settings_and_sealed_credentials_as_a_draft() -> None:
 
 
 def test_drift_detects_a_changed_or_missing_directory_copy(monkeypatch: pytest.MonkeyPatch) -> None:
-    from smc import directory
+    from directory import backends as directory
 
     p = f.process("Drifty")
     v1 = scanprocesses.publish(p, "admin")

@@ -16,8 +16,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from smc import scanprocesses, secretbox, ticketeditor
-from smc.models import ProcessDestination, ScanProcess
+from core import secretbox
+from scanprocesses import authoring as scanprocesses
+from scanprocesses import ticketeditor
+from scanprocesses.models import ProcessDestination, ScanProcess
 from tests import services
 from tests.scanserver import servers
 from tests.smc import processfactories as f

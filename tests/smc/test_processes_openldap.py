@@ -11,8 +11,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from smc import scanprocesses
-from smc.models import ProcessState
+from scanprocesses import authoring as scanprocesses
+from scanprocesses.models import ProcessState
 from tests import services
 from tests.smc import processfactories as f
 from tests.smc.test_directory_openldap import (  # noqa: F401 (fixtures)
@@ -36,7 +36,7 @@ def test_publish_drift_adopt_and_unpublish_in_openldap(
     ldap_settings: Any,
     psp_slapd: services.Slapd,  # noqa: F811
 ) -> None:
-    from smc.directory import get_directory
+    from directory.backends import get_directory
 
     p = f.process("LDAP invoices", allowed_groups=[ADMINS])
     v1 = scanprocesses.publish(p, "admin", "to ldap")
@@ -68,7 +68,7 @@ def test_publish_drift_adopt_and_unpublish_in_openldap(
 
 
 def test_publish_page_with_openldap(ldap_settings: Any, cast: dict[str, Any]) -> None:
-    from smc.directory import get_directory
+    from directory.backends import get_directory
 
     p = f.process("LDAP page", allowed_groups=[ADMINS])
     client = Client()

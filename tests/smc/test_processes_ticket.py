@@ -12,11 +12,12 @@ from django.test import Client
 from django.urls import reverse
 from lxml import etree
 
+from core.models import AuditEvent
 from devices.protocols.namespaces import WSCN
 from devices.protocols.wsscan import ticket as tk
-from smc import scanprocesses
+from scanprocesses import authoring as scanprocesses
+from scanprocesses.models import ScanProcess
 from smc.forms_ticket import MUST_HONOR, TicketForm
-from smc.models import AuditEvent, ScanProcess
 from tests.smc import processfactories as f
 from tests.smc.test_processes_views import client_for, form_data
 
@@ -253,7 +254,7 @@ class _Directory:
         self.real, self.groups, self.down = real, groups, down
 
     def read_published(self, guid: str) -> Any:
-        from smc import directory
+        from directory import backends as directory
 
         if self.down:
             raise directory.DirectoryError("ldap://dc1.example.test:389 refused the connection")
@@ -262,7 +263,7 @@ class _Directory:
 
 
 def test_drift_compares_group_identifiers_normalized(monkeypatch: pytest.MonkeyPatch) -> None:
-    from smc import directory
+    from directory import backends as directory
 
     dn = "cn=Scan Staff,ou=Groups,dc=example,dc=test"
     Group.objects.create(name=dn)
@@ -282,7 +283,7 @@ def test_drift_compares_group_identifiers_normalized(monkeypatch: pytest.MonkeyP
 def test_directory_down_is_reported_on_the_detail_page_not_a_500(
     admin: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from smc import directory
+    from directory import backends as directory
 
     p = f.process("Unreachable")
     scanprocesses.publish(p, "admin")

@@ -12,9 +12,11 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
 
+from core import secretbox
+from core.models import AuditEvent
 from devices.models import DeviceGroup
-from smc import scanprocesses, secretbox
-from smc.models import AuditEvent, ProcessState, ScanProcess
+from scanprocesses import authoring as scanprocesses
+from scanprocesses.models import ProcessState, ScanProcess
 from tests.smc import processfactories as f
 
 pytestmark = pytest.mark.django_db
@@ -296,7 +298,7 @@ def test_group_search_lists_directory_groups(admin: Client) -> None:
 
 
 def test_publish_unpublish_through_the_pages(admin: Client) -> None:
-    from smc.directory import get_directory
+    from directory.backends import get_directory
 
     p = f.process("Publishable")
     assert "Publish Publishable" in admin.get(reverse("process_publish", args=[p.guid])).content.decode()

@@ -67,7 +67,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from scanserver.models import ScanServer
+        from devices.models import ScanServer
 
         out_dir = _writable_dir(options["issue_certificate"]) if options["issue_certificate"] else None
         pem = self._read_pem(options["certificate"]) if options["certificate"] else None

@@ -9,7 +9,7 @@
   admin's);
 * the published scan process "Scan to folder" (ticket: feeder, colour, 150 dpi, JPEG pages; output
   PDF into ``<data dir>/scans``) allowed for that group, published through the console's
-  ``smc.scanprocesses`` so it is exactly what an administrator would have made.
+  ``scanprocesses.authoring`` so it is exactly what an administrator would have made.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class Command(BaseCommand):
         self.stdout.write("Scan process: %s (PDF into %s), %s" % (process.display_name, scans, process.state))
 
     def _scan_server(self, port: int) -> Any:
-        from scanserver.models import ScanServer
+        from devices.models import ScanServer
 
         server, _ = ScanServer.objects.update_or_create(
             name=SERVER_NAME, defaults={"fqdn": "127.0.0.1", "port": port, "use_tls": False}
@@ -156,8 +156,8 @@ class Command(BaseCommand):
         return password
 
     def _process(self, server: Any, scans: Path) -> Any:
-        from smc import scanprocesses
-        from smc.models import OutputFormat, ProcessState, ScanProcess
+        from scanprocesses import authoring as scanprocesses
+        from scanprocesses.models import OutputFormat, ProcessState, ScanProcess
 
         process = ScanProcess.objects.filter(display_name=PROCESS).first()
         if process is not None and process.state == ProcessState.PUBLISHED:

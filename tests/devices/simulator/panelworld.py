@@ -52,10 +52,9 @@ def make_world(tmp_path: Path) -> World:
     """demo (in "Scanning users") and nora (in no group); five processes, two usable by demo here."""
     from django.contrib.auth.models import Group, User
 
-    from devices.models import Device, DeviceGroup
-    from scanserver.models import ScanServer
-    from smc import scanprocesses as sp
-    from smc.models import ScanProcess
+    from devices.models import Device, DeviceGroup, ScanServer
+    from scanprocesses import authoring as sp
+    from scanprocesses.models import ScanProcess
 
     scans = tmp_path / "scans"
     scans.mkdir()

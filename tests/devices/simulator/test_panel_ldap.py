@@ -1,6 +1,6 @@
 """The panel's LDAP sign-in against a real slapd with OpenDSM's schema and ACL (DIR's layout):
 bound as the user, the panel lists what the directory lets that user read, then OpenDSM's
-device-group rule (smc.availability.may_use); the SID is openDSMUserSid or the local identity."""
+device-group rule (scanprocesses.availability.may_use); the SID is openDSMUserSid or the local identity."""
 
 from __future__ import annotations
 
@@ -35,11 +35,11 @@ ENDPOINT = "urn:uuid:5a3c1e0e-3d0b-4e0f-9d1e-2b8f6f0c0a11"
 
 @pytest.fixture(scope="module")
 def psp_slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.Slapd]:
-    acl = (ROOT / "smc" / "ldap" / "opendsm-acl.conf").read_text()
+    acl = (ROOT / "directory" / "schema" / "opendsm-acl.conf").read_text()
     acl = acl.replace("BASE_DN", services.SUFFIX).replace("WRITER_DN", WRITER_DN)
     server = services.start_slapd(
         tmp_path_factory.mktemp("panel-slapd"),
-        extra_schemas=(ROOT / "smc" / "ldap" / "opendsm.schema",),
+        extra_schemas=(ROOT / "directory" / "schema" / "opendsm.schema",),
         extra_acl=acl,
     )
     try:
@@ -52,7 +52,7 @@ def psp_slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.Sla
 @pytest.fixture
 def published(psp_slapd: services.Slapd, settings: Any, transactional_db: None) -> Any:
     from devices.models import Device, DeviceGroup
-    from smc.directory_ldap import OpenLDAPDirectory
+    from directory.ldapdirectory import OpenLDAPDirectory
 
     root = ldap.initialize(psp_slapd.uri)
     root.simple_bind_s(services.ROOT_DN, services.ROOT_PW)
@@ -88,7 +88,7 @@ def panel_directory(config: Any) -> LDAPPanelDirectory:
 
 @pytest.mark.ldap
 def test_alice_sees_what_the_directory_shows_her_minus_the_device_group_rule(published: Any) -> None:
-    from smc.models import ScanProcess
+    from scanprocesses.models import ScanProcess
 
     user = panel_directory(published).sign_in("alice", PASSWORDS["alice"])
     assert user.sid == "S-1-5-21-1-2-3-1104"  # openDSMUserSid, read bound as alice
@@ -103,7 +103,7 @@ def test_alice_sees_what_the_directory_shows_her_minus_the_device_group_rule(pub
 
 @pytest.mark.ldap
 def test_other_users_and_a_wrong_password(published: Any) -> None:
-    from smc.directory import get_directory
+    from directory.backends import get_directory
 
     directory = panel_directory(published)
     oscar = directory.sign_in("oscar", PASSWORDS["oscar"])
@@ -126,7 +126,7 @@ def test_for_device_picks_ldap_when_the_directory_is_configured(published: Any) 
 
 
 def test_unreachable_directory_is_a_message() -> None:
-    from smc.ldapconf import LDAPConfig
+    from directory.ldapconf import LDAPConfig
 
     config = LDAPConfig(
         uri="ldap://127.0.0.1:%d" % services.free_port(),

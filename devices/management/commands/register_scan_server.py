@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from scanserver.models import ScanServer
+from devices.models import ScanServer
 
 
 class Command(BaseCommand):

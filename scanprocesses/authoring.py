@@ -31,14 +31,14 @@ from typing import Any
 from django.db import transaction
 from lxml import etree
 
+from core import audit, secretbox
 from devices.protocols import psp, xmlsafe
 from devices.protocols._xmlfields import canonical, foreign_bytes
 from devices.protocols.errors import ProtocolError
 from devices.protocols.namespaces import ODSM, PSP, qn
 from devices.protocols.wsscan import ticket as tk
-from scanserver import naming
-from smc import audit, secretbox
-from smc.models import (
+from scanprocesses import naming
+from scanprocesses.models import (
     DEFAULT_NAMING_TEMPLATE,
     OutputFormat,
     ProcessDestination,
@@ -284,7 +284,7 @@ def _processing_from(extensions: Iterable[bytes]) -> dict[str, str]:
 
 def from_psp(xml: bytes | str, display_name: str = "") -> Imported:
     """An unsaved process and its destinations from PSP XML; hostile or invalid XML is ImportRefused."""
-    from scanserver.models import ScanServer
+    from devices.models import ScanServer
 
     raw = xml.encode("utf-8") if isinstance(xml, str) else xml
     if len(raw) > MAX_IMPORT_BYTES:
@@ -561,7 +561,7 @@ def delete(process: ScanProcess, actor: Any) -> None:
     """Delete a process no job references (its directory copy first); else ProcessInUse."""
     if process.jobs.exists():
         raise ProcessInUse("%d scan jobs reference this process: archive it instead" % process.jobs.count())
-    from smc.directory import get_directory
+    from directory.backends import get_directory
 
     with transaction.atomic():
         if process.state == ProcessState.PUBLISHED:
@@ -571,7 +571,7 @@ def delete(process: ScanProcess, actor: Any) -> None:
 
 
 def archive(process: ScanProcess, actor: Any) -> None:
-    from smc.directory import get_directory
+    from directory.backends import get_directory
 
     with transaction.atomic():
         before = process.state
@@ -600,7 +600,7 @@ def publish(process: ScanProcess, actor: Any, comment: str = "") -> ScanProcessV
     All or nothing: if the directory refuses (``PublishError``), the version row and the state
     change are rolled back with the transaction and ProcessError is raised.
     """
-    from smc.directory import PublishError, get_directory
+    from directory.backends import PublishError, get_directory
 
     if process.state == ProcessState.ARCHIVED:
         raise ProcessError("an archived process cannot be published; restore it first")
@@ -634,7 +634,7 @@ def publish(process: ScanProcess, actor: Any, comment: str = "") -> ScanProcessV
 
 
 def unpublish(process: ScanProcess, actor: Any, comment: str = "") -> None:
-    from smc.directory import PublishError, get_directory
+    from directory.backends import PublishError, get_directory
 
     if process.state != ProcessState.PUBLISHED:
         raise ProcessError("the process is not published")
@@ -658,8 +658,7 @@ def rollback(process: ScanProcess, version: ScanProcessVersion, actor: Any) -> S
     """Restore the process fields from ``version``; the result is an unpublished edit."""
     if version.process_id != process.pk:
         raise ProcessError("version %s belongs to another process" % version.pk)
-    from devices.models import DeviceGroup
-    from scanserver.models import ScanServer
+    from devices.models import DeviceGroup, ScanServer
 
     snap = version.settings_snapshot
     for f in SNAPSHOT_FIELDS:
@@ -749,7 +748,7 @@ class Drift:
 
 def drift(process: ScanProcess) -> Drift:
     """Compare the directory's copy with the last published version."""
-    from smc.directory import DirectoryError, get_directory, normalize_group_id
+    from directory.backends import DirectoryError, get_directory, normalize_group_id
 
     try:
         copy = get_directory().read_published(str(process.guid))

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import smbclient
 from smbprotocol import exceptions as smbexc
 
-from scanserver.destinations import (
+from scanprocesses.destinations import (
     ACCESS_DENIED_FILESHARE,
     INVALID_ARGS,
     OUT_OF_SPACE_FILESHARE,

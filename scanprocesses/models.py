@@ -1,9 +1,12 @@
-"""Scan processes, their immutable published versions, directory identities and the audit log.
+"""Scan processes and their immutable published versions.
 
 A ``ScanProcess`` is what an administrator authors: a WS-Scan ticket, the scan server that will
 receive the scans, and post-scan instructions (file name, format, OCR, destinations). Published,
 it becomes a ``ScanProcessVersion``: the canonical PSP XML (``devices.protocols.psp``) written
 to the directory, never changed afterwards. Jobs point at the version they ran with.
+
+The tables keep the names they had when these models lived in ``smc`` (migration
+``scanprocesses 0001``): an installation upgrades without copying a row.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+from core.models import ImmutableError
 
 
 class ProcessState(models.TextChoices):
@@ -45,7 +49,7 @@ class ScanProcess(models.Model):
     description = models.TextField(blank=True)
     ticket_xml = models.TextField(help_text="canonical wscn:ScanTicket")
     scan_server = models.ForeignKey(
-        "scanserver.ScanServer", null=True, blank=True, on_delete=models.PROTECT, related_name="processes"
+        "devices.ScanServer", null=True, blank=True, on_delete=models.PROTECT, related_name="processes"
     )
     document_root_name = models.CharField(max_length=255, default="Scan")
     continue_on_error = models.BooleanField(default=True)
@@ -76,6 +80,7 @@ class ScanProcess(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        db_table = "smc_scanprocess"
         ordering = ["display_name"]
 
     def __str__(self) -> str:
@@ -121,7 +126,7 @@ _PROCESS_TRANSITIONS: dict[str, frozenset[str]] = {
 
 class ProcessDestination(models.Model):
     """One post-scan destination of a process. ``config`` holds the non-secret settings
-    (paths, addresses, URLs); ``secret`` the sealed credential (``smc.secretbox``)."""
+    (paths, addresses, URLs); ``secret`` the sealed credential (``core.secretbox``)."""
 
     KINDS = (
         ("folder", "Local folder"),
@@ -136,14 +141,11 @@ class ProcessDestination(models.Model):
     position = models.PositiveIntegerField(default=0)
     config = models.JSONField(default=dict, blank=True)
     username = models.CharField(max_length=255, blank=True)
-    secret = models.TextField(blank=True, help_text="sealed with smc.secretbox; never shown back")
+    secret = models.TextField(blank=True, help_text="sealed with core.secretbox; never shown back")
 
     class Meta:
+        db_table = "smc_processdestination"
         ordering = ["process", "position", "pk"]
-
-
-class ImmutableError(Exception):
-    """A published version cannot be changed."""
 
 
 class ScanProcessVersion(models.Model):
@@ -158,39 +160,11 @@ class ScanProcessVersion(models.Model):
     comment = models.CharField(max_length=500, blank=True)
 
     class Meta:
+        db_table = "smc_scanprocessversion"
         ordering = ["process", "-number"]
         constraints = [models.UniqueConstraint(fields=["process", "number"], name="unique_version_number")]
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None:
             raise ImmutableError("scan process version %s is immutable" % self.pk)
-        super().save(*args, **kwargs)
-
-
-class DirectoryIdentity(models.Model):
-    """A user's SID-form identifier (DESIGN.md decision 7): the real objectSid on AD, a stable
-    ``S-1-5-21-<directory id>-<rid>`` elsewhere, so WS-DSP's UserIdentifier resolves everywhere."""
-
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="directory_identity"
-    )
-    sid = models.CharField(max_length=184, unique=True)
-    dn = models.CharField(max_length=1024, blank=True)
-
-
-class AuditEvent(models.Model):
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-    actor = models.CharField(max_length=255, db_index=True)
-    action = models.CharField(max_length=64, db_index=True)
-    object_type = models.CharField(max_length=64, db_index=True)
-    object_id = models.CharField(max_length=64, blank=True)
-    object_repr = models.CharField(max_length=255, blank=True)
-    detail = models.JSONField(default=dict, blank=True, help_text="diff or other facts")
-
-    class Meta:
-        ordering = ["-at"]
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None:
-            raise ImmutableError("audit events are append-only")
         super().save(*args, **kwargs)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scanserver.destinations import (
+from scanprocesses.destinations import (
     ACCESS_DENIED_FILESHARE,
     INVALID_ARGS,
     OUT_OF_SPACE_FILESHARE,
@@ -62,7 +62,7 @@ def target_dir(config: dict[str, Any], user: str = "") -> tuple[Path, Path]:
     if sub:
         folder = folder / sub
     if config.get("per_user") and user:
-        from scanserver.naming import sanitize_component
+        from scanprocesses.naming import sanitize_component
 
         folder = folder / (sanitize_component(user).strip(". ") or "_")
     folder = folder.resolve()

@@ -17,7 +17,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 from django_auth_ldap.backend import LDAPBackend, ldap_error
 
-from smc import roles
+from core import roles
 
 logger = logging.getLogger(__name__)
 

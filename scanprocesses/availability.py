@@ -16,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from smc.directory import DirectoryUser, normalize_group_id
+from directory.backends import DirectoryUser, normalize_group_id
 
 if TYPE_CHECKING:
     from devices.models import Device
-    from smc.models import ScanProcess
+    from scanprocesses.models import ScanProcess
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def _device_group_ids(process: ScanProcess) -> set[int]:
 
 
 def may_use(user: DirectoryUser, process: ScanProcess, device: Device | None) -> Decision:
-    from smc.models import ProcessState
+    from scanprocesses.models import ProcessState
 
     if process.state != ProcessState.PUBLISHED or process.published_version_id is None:
         return Decision(False, "“%s” is not published" % process.display_name)
@@ -73,7 +73,7 @@ def may_use(user: DirectoryUser, process: ScanProcess, device: Device | None) ->
 
 def usable_processes(user: DirectoryUser, device: Device | None) -> list[ScanProcess]:
     """The published processes ``user`` may use on ``device``, ordered by display name."""
-    from smc.models import ProcessState, ScanProcess
+    from scanprocesses.models import ProcessState, ScanProcess
 
     candidates = (
         ScanProcess.objects.filter(state=ProcessState.PUBLISHED)

@@ -9,7 +9,7 @@ spec allows. Each device that lacks a chosen setting gets a warning from
 misbehaving device is a row that says so.
 
 The dry run also tries every destination (issue 5 §4): ``test_write`` of its
-``scanserver.destinations`` module writes and removes a test file (or sends a test message) with
+``scanprocesses.destinations`` module writes and removes a test file (or sends a test message) with
 the destination's stored credential, each in its own thread and bounded by
 ``DESTINATION_TEST_TIMEOUT``; a failure is a row with its dsc ``FilterStateReason``
 ([MS-BDSRR] §2.2.5.7), never an exception. Limitation: the console runs these writes in its own
@@ -36,7 +36,7 @@ from devices.protocols.wsscan import messages as m
 from devices.protocols.wsscan import ticket as tk
 from devices.protocols.wsscan.elements import ScannerConfiguration
 from devices.protocols.wsscan.validation import ticket_problems
-from smc.models import ProcessDestination
+from scanprocesses.models import ProcessDestination
 
 log = logging.getLogger(__name__)
 
@@ -224,8 +224,8 @@ def destination_label(dest: ProcessDestination) -> str:
 
 def _test_one(kind: str, config: dict[str, Any], username: str, sealed: str) -> tuple[bool, str, str]:
     """``(ok, message, reason)``; runs in a worker thread, so it touches no database row."""
-    from scanserver import destinations
-    from smc import secretbox
+    from core import secretbox
+    from scanprocesses import destinations
 
     try:
         try:
@@ -246,8 +246,8 @@ def _forget_smb_sessions(config: dict[str, Any]) -> None:
     """Close smbclient's cached connection to every server of ``config`` (see try_destinations)."""
     import smbclient
 
-    from scanserver.destinations import DeliveryError
-    from scanserver.destinations.smb import split_unc
+    from scanprocesses.destinations import DeliveryError
+    from scanprocesses.destinations.smb import split_unc
 
     port = int(config.get("port") or 445)
     for unc in config.get("uncs") or []:
@@ -271,7 +271,7 @@ def try_destinations(
     up at once on one connection break each other. (In the embedded single-process deployment this
     also drops a connection a delivery to the same server may be using; that delivery is retried.)
     """
-    from scanserver import destinations
+    from scanprocesses import destinations
 
     rows = list(dests)
     if not rows:

@@ -2,7 +2,7 @@
 
 Pure byte layouts from [MS-DTYP] §2.4.2.2 (SID), §2.4.4.2 (ACCESS_ALLOWED_ACE), §2.4.5 (ACL) and
 §2.4.6 (SECURITY_DESCRIPTOR, self-relative form), with the directory-service access rights of
-[MS-ADTS] §5.1.3.2. ``smc.directory_ldap`` writes the descriptor built here into a PSP object's
+[MS-ADTS] §5.1.3.2. ``directory.ldapdirectory`` writes the descriptor built here into a PSP object's
 ``nTSecurityDescriptor`` (DESIGN.md decision 6): read for the allowed groups only, a protected
 DACL so that the container's inheritable ACEs (Authenticated Users read) never come back.
 """

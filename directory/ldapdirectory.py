@@ -13,7 +13,7 @@ published PSP XML, ``serverName`` = the scan server's host name.
 
 Who may read: OpenLDAP — auxiliary class ``openDSMScanProcessAccess`` with the allowed group DNs
 in ``openDSMAllowedGroup`` and the slapd ACL of docs/directory.md; AD — a protected DACL written
-in the same request (``smc.directory_sd``).
+in the same request (``directory.security``).
 
 Atomicity: every publish is ONE add or ONE modify request carrying all attributes (and the DACL
 on AD). The directory applies a request entirely or not at all (RFC 4511 §4.6, §4.7), so a
@@ -31,8 +31,8 @@ import ldap
 from ldap.controls import RequestControl
 from ldap.filter import escape_filter_chars
 
-from smc import directory_sd as sd
-from smc.directory import (
+from directory import security as sd
+from directory.backends import (
     DirectoryError,
     DirectoryUser,
     GroupRef,
@@ -43,11 +43,11 @@ from smc.directory import (
     identity_for,
     normalize_group_id,
 )
-from smc.ldapconf import LDAPConfig
-from smc.ldapgroups import IN_CHAIN
+from directory.ldapconf import LDAPConfig
+from directory.ldapgroups import IN_CHAIN
 
 if TYPE_CHECKING:
-    from smc.models import ScanProcess, ScanProcessVersion
+    from scanprocesses.models import ScanProcess, ScanProcessVersion
 
 logger = logging.getLogger(__name__)
 
@@ -401,7 +401,7 @@ def _describe(exc: ldap.LDAPError) -> str:
 
 
 class OpenLDAPDirectory(LDAPDirectory):
-    """OpenLDAP with smc/ldap/opendsm.schema; groups are groupOfNames, nesting walked here."""
+    """OpenLDAP with directory/schema/opendsm.schema; groups are groupOfNames, nesting walked here."""
 
     user_extra_attrs = [USER_SID]
     copy_extra_attrs = [ALLOWED_GROUP]
@@ -459,7 +459,7 @@ class OpenLDAPDirectory(LDAPDirectory):
     def stamp_sid(self, dn: str, sid: str) -> bool:
         """Write the identifier onto the user's entry (auxiliary class openDSMUser), so a device
         bound to the directory reads the same SID the scan server resolves. Needs write access to
-        objectClass and openDSMUserSid (smc/ldap/opendsm-acl.conf); without it the database copy
+        objectClass and openDSMUserSid (directory/schema/opendsm-acl.conf); without it the database copy
         stays the only one, which the console and scan server use anyway."""
         mods = [
             (ldap.MOD_ADD, "objectClass", [USER_CLASS.encode()]),
@@ -490,7 +490,7 @@ class OpenLDAPDirectory(LDAPDirectory):
         )
         if len(found) == 1:
             return str(found[0][0])
-        from smc.models import DirectoryIdentity
+        from directory.models import DirectoryIdentity
 
         identity = DirectoryIdentity.objects.filter(sid=sid).exclude(dn="").first()
         return identity.dn if identity is not None else None

@@ -12,10 +12,10 @@ Three implementations behind one API, chosen by :func:`get_directory` from ``set
   directory), a published copy is the process's ``published_version`` while its state is
   ``published``. SIDs are ``S-1-5-21-<directory id>-<1000 + user pk>`` kept in
   ``DirectoryIdentity``.
-* ``smc.directory_ldap.OpenLDAPDirectory``: the ``smc/ldap/opendsm.schema`` classes, allowed
+* ``directory.ldapdirectory.OpenLDAPDirectory``: the ``directory/schema/opendsm.schema`` classes, allowed
   group DNs in ``openDSMAllowedGroup`` and a slapd ``set`` ACL that shows a PSP to a bound
   user only through those groups (nested included).
-* ``smc.directory_ldap.ADDirectory`` (Active Directory, Samba AD): an explicit protected DACL on
+* ``directory.ldapdirectory.ADDirectory`` (Active Directory, Samba AD): an explicit protected DACL on
   each PSP object granting read to the allowed groups only.
 
 Group identifiers (``ScanProcess.allowed_groups``, ``DirectoryUser.groups``, ``GroupRef.id``) are
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Protocol
 from django.conf import settings
 
 if TYPE_CHECKING:
-    from smc.models import ScanProcess, ScanProcessVersion
+    from scanprocesses.models import ScanProcess, ScanProcessVersion
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def get_directory() -> Directory:
     config = settings.LDAP
     if not config.enabled:
         return EmbeddedDirectory()
-    from smc import directory_ldap
+    from directory import ldapdirectory as directory_ldap
 
     if config.flavor == "ad":
         return directory_ldap.ADDirectory(config)
@@ -144,7 +144,7 @@ def local_sid(user_pk: int) -> str:
 
 def identity_for(user: object, dn: str = "") -> str:
     """The stored SID of a Django user, created on first use (DESIGN.md decision 7)."""
-    from smc.models import DirectoryIdentity
+    from directory.models import DirectoryIdentity
 
     identity, created = DirectoryIdentity.objects.get_or_create(
         user=user,
@@ -165,7 +165,7 @@ class EmbeddedDirectory:
     """
 
     def publish(self, process: ScanProcess, version: ScanProcessVersion) -> None:
-        from smc.models import ProcessState
+        from scanprocesses.models import ProcessState
 
         if version.process_id != process.pk:
             raise PublishError("version %s belongs to another process" % version.pk)
@@ -177,14 +177,14 @@ class EmbeddedDirectory:
         process.save(update_fields=["published_version", "state", "updated_at"])
 
     def unpublish(self, process: ScanProcess) -> None:
-        from smc.models import ProcessState
+        from scanprocesses.models import ProcessState
 
         if process.state == ProcessState.PUBLISHED:
             process.state = ProcessState.UNPUBLISHED
             process.save(update_fields=["state", "updated_at"])
 
     def read_published(self, guid: str | uuid.UUID) -> PublishedCopy | None:
-        from smc.models import ProcessState, ScanProcess
+        from scanprocesses.models import ProcessState, ScanProcess
 
         process = (
             ScanProcess.objects.filter(guid=guid_text(guid), state=ProcessState.PUBLISHED)
@@ -222,7 +222,7 @@ class EmbeddedDirectory:
     def resolve_sid(self, sid: str) -> DirectoryUser | None:
         from django.contrib.auth import get_user_model
 
-        from smc.models import DirectoryIdentity
+        from directory.models import DirectoryIdentity
 
         identity = DirectoryIdentity.objects.filter(sid=sid.upper()).select_related("user").first()
         if identity is not None:
@@ -251,7 +251,7 @@ class EmbeddedDirectory:
     def processes_visible_to(self, username: str, password: str) -> list[str]:
         from django.contrib.auth import get_user_model
 
-        from smc.models import ProcessState, ScanProcess
+        from scanprocesses.models import ProcessState, ScanProcess
 
         user = get_user_model().objects.filter(username=username, is_active=True).first()
         if user is None or not password or not user.check_password(password):

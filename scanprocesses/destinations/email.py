@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from scanserver.destinations import (
+from scanprocesses.destinations import (
     INVALID_ARGS,
     INVALID_SMTP_SERVER,
     UNABLE_TO_SEND_EMAIL,
@@ -61,7 +61,7 @@ def _tls_context(ca_file: str) -> ssl.SSLContext:
 
 
 def scan_user_address(user_sid: str) -> str:
-    from smc.directory import get_directory
+    from directory.backends import get_directory
 
     user = get_directory().resolve_sid(user_sid) if user_sid else None
     if user is None:

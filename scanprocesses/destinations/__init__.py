@@ -90,7 +90,7 @@ def free_name(name: str, exists_with: Callable[[str], str | None], sha256: str) 
     there (or "" if it cannot be read back). A file with our sha256 is ours from an earlier attempt
     (``already_there`` True); any other file keeps its name and we take `` (2)``, `` (3)``...
     """
-    from scanserver.naming import unique_name
+    from scanprocesses.naming import unique_name
 
     seen: dict[str, str | None] = {}
 
@@ -108,4 +108,4 @@ def get(kind: str) -> ModuleType:
 
     if kind not in ("folder", "smb", "email", "webdav", "http"):
         raise DeliveryError("unknown destination kind %r" % kind, INVALID_ARGS, retryable=False)
-    return import_module("scanserver.destinations.%s" % kind)
+    return import_module("scanprocesses.destinations.%s" % kind)

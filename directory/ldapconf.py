@@ -11,7 +11,7 @@ Variables:
 (default ``sAMAccountName`` on AD, ``uid`` on OpenLDAP), ``SMC_LDAP_GROUP_BASE`` (default: the
 user base), ``SMC_LDAP_ADMIN_GROUP`` / ``SMC_LDAP_OPERATOR_GROUP`` / ``SMC_LDAP_AUDITOR_GROUP``
 (group DNs; nested membership counts), ``SMC_LDAP_START_TLS``, ``SMC_LDAP_CA_FILE``,
-``SMC_LDAP_TIMEOUT`` (seconds). Publishing scan processes (``smc.directory``):
+``SMC_LDAP_TIMEOUT`` (seconds). Publishing scan processes (``directory.backends``):
 ``SMC_LDAP_WRITE_BIND_DN`` / ``SMC_LDAP_WRITE_BIND_PASSWORD`` (an account allowed to create and
 change objects under ``CN=PSPs,CN=System``; default: the bind account), ``SMC_LDAP_PSP_BASE``
 (the naming context holding ``CN=System``; default: the server's ``defaultNamingContext``).
@@ -24,7 +24,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from smc.env import Env
+from core.env import Env
 
 FLAVORS = ("ad", "openldap")
 
@@ -80,7 +80,7 @@ class LDAPConfig:
         import ldap
         from django_auth_ldap.config import GroupOfNamesType, LDAPSearch, NestedGroupOfNamesType
 
-        from smc.ldapgroups import ADInChainGroupType
+        from directory.ldapgroups import ADInChainGroupType
 
         group_filter = "(objectClass=group)" if self.flavor == "ad" else "(objectClass=groupOfNames)"
         group_type: Any = ADInChainGroupType() if self.flavor == "ad" else NestedGroupOfNamesType()

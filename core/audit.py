@@ -19,7 +19,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 
-from smc.models import AuditEvent
+from core.models import AuditEvent
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from scanserver.destinations import INVALID_ARGS, UNKNOWN_ERROR, Credentials, DeliveryError, Receipt, receipt
+from scanprocesses.destinations import (
+    INVALID_ARGS,
+    UNKNOWN_ERROR,
+    Credentials,
+    DeliveryError,
+    Receipt,
+    receipt,
+)
 
 if TYPE_CHECKING:
     from scanserver.models import Delivery, OutputDocument

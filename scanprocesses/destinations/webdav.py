@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
-from scanserver.destinations import (
+from scanprocesses.destinations import (
     ACCESS_DENIED_SHAREPOINT,
     INVALID_ARGS,
     OUT_OF_SPACE_SHAREPOINT,
