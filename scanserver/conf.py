@@ -1,8 +1,8 @@
 """The scan server's settings, read in one place with their defaults.
 
-Each value is ``settings.<NAME>`` when the project settings define it, else the ``SMC_*``
-environment variable named beside it (parsed strictly by ``core.env``), else the default. The
-lead may move these into ``smc/settings.py``; callers keep calling these functions.
+Each value is ``settings.<NAME>``, parsed once from the ``SMC_*`` environment variable named beside
+it in ``smc/settings.py`` (strictly, by ``core.env``); nothing here reads the environment. These
+functions only give the settings their types and derived values.
 
 =================================  ====================================  ==========================
 setting                            environment variable                  default
@@ -31,10 +31,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from core.env import Env
 from devices.protocols import mtom
 
-_env = Env()
 MIB = 1024 * 1024
 
 
@@ -50,39 +48,31 @@ def incoming_dir() -> Path:
 
 
 def allow_plain_http() -> bool:
-    return bool(getattr(settings, "SCANSERVER_ALLOW_PLAIN_HTTP", False))
+    return bool(settings.SCANSERVER_ALLOW_PLAIN_HTTP)
 
 
 def server_guid() -> str:
-    return str(getattr(settings, "SCANSERVER_GUID", "") or _env.text("SMC_SCANSERVER_GUID", ""))
+    return str(settings.SCANSERVER_GUID or "")
 
 
 def job_timeout() -> int:
-    value = getattr(settings, "SCANSERVER_JOB_TIMEOUT", None)
-    return int(value) if value is not None else _env.number("SMC_SCANSERVER_JOB_TIMEOUT", 600, minimum=1)
+    return int(settings.SCANSERVER_JOB_TIMEOUT)
 
 
 def stuck_timeout() -> int:
-    value = getattr(settings, "SCANSERVER_STUCK_TIMEOUT", None)
-    return int(value) if value is not None else _env.number("SMC_SCANSERVER_STUCK_TIMEOUT", 1800, minimum=1)
+    return int(settings.SCANSERVER_STUCK_TIMEOUT)
 
 
 def max_part_bytes() -> int:
-    value = getattr(settings, "SCANSERVER_MAX_PART_BYTES", None)
-    if value is not None:
-        return int(value)
-    return _env.number("SMC_SCANSERVER_MAX_PART_BYTES", 512 * MIB, minimum=1)
+    return int(settings.SCANSERVER_MAX_PART_BYTES)
 
 
 def console_token() -> str:
-    return str(
-        getattr(settings, "SCANSERVER_CONSOLE_TOKEN", "") or _env.text("SMC_SCANSERVER_CONSOLE_TOKEN", "")
-    )
+    return str(settings.SCANSERVER_CONSOLE_TOKEN or "")
 
 
 def background_tasks() -> bool:
-    value = getattr(settings, "SCANSERVER_BACKGROUND_TASKS", None)
-    return bool(value) if value is not None else _env.flag("SMC_SCANSERVER_BACKGROUND_TASKS", True)
+    return bool(settings.SCANSERVER_BACKGROUND_TASKS)
 
 
 def mtom_limits() -> mtom.MtomLimits:
@@ -93,10 +83,9 @@ def mtom_limits() -> mtom.MtomLimits:
 
 def threads() -> int:
     """Threads per scan-server process doing the synchronous work of requests (each holds a
-    database connection, so processes × threads must stay under the server's connection limit)."""
-    value = getattr(settings, "SCANSERVER_THREADS", None)
-    if value is None:
-        value = _env.number("SMC_SCANSERVER_THREADS", 0, minimum=1, maximum=64)
+    database connection, so processes × threads must stay under the server's connection limit).
+    ``SMC_SCANSERVER_THREADS``; 0 (the default) means 1 on SQLite (one writer) and 8 otherwise."""
+    value = int(settings.SCANSERVER_THREADS or 0)
     if not value:
         value = 1 if str(settings.DATABASES["default"]["ENGINE"]).endswith("sqlite3") else 8
-    return max(1, int(value))
+    return max(1, value)

@@ -46,34 +46,26 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from core.env import Env
 from scanprocesses import destinations
 from scanprocesses.destinations import Credentials, DeliveryError
 from scanprocesses.models import ProcessDestination
-from scanserver import pipeline
+from scanserver.jobspec import JobRefused, instructions_of, processing_of
 from scanserver.models import Delivery, DeliveryState, JobState, OutputDocument, ScanJob
 
 log = logging.getLogger(__name__)
-_env = Env()
 
-DEFAULT_MAX_ATTEMPTS = 5
-DEFAULT_BACKOFF = 30  # seconds; attempt n waits base * 2**(n-1)
 
 _DIALECT_KIND = {"fileshare": "smb", "sharepoint": "webdav", "email": "email"}
 
 
 def max_attempts() -> int:
-    value = getattr(settings, "SCANSERVER_DELIVERY_MAX_ATTEMPTS", None)
-    if value is not None:
-        return int(value)
-    return _env.number("SMC_DELIVERY_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS, minimum=1)
+    """``SMC_DELIVERY_MAX_ATTEMPTS``, parsed in settings."""
+    return int(settings.SCANSERVER_DELIVERY_MAX_ATTEMPTS)
 
 
 def backoff_base() -> float:
-    value = getattr(settings, "SCANSERVER_DELIVERY_BACKOFF", None)
-    if value is not None:
-        return float(value)
-    return float(_env.number("SMC_DELIVERY_BACKOFF", DEFAULT_BACKOFF, minimum=0))
+    """``SMC_DELIVERY_BACKOFF`` seconds, parsed in settings."""
+    return float(settings.SCANSERVER_DELIVERY_BACKOFF)
 
 
 def backoff(attempts: int) -> float:
@@ -207,7 +199,7 @@ def effective_config(
     dest = base
     config = dict(dest.config)
     dialect = ""
-    instructions = pipeline.instructions_of(job)
+    instructions = instructions_of(job)
     if instructions is not None and position < len(instructions.filters):
         flt = instructions.filters[position]
         dialect = flt.dialect
@@ -231,12 +223,12 @@ def effective_config(
 
 def plan_deliveries(job: ScanJob) -> list[Delivery]:
     """One Delivery per filter (idempotent: rows are keyed by position and never duplicated)."""
-    instructions = pipeline.instructions_of(job)
+    instructions = instructions_of(job)
     count = len(destination_configs(job))
     if instructions is not None:
         count = max(count, len(instructions.filters))
     if count == 0:
-        raise pipeline.JobRefused("the scan process has no destination")
+        raise JobRefused("the scan process has no destination")
     with transaction.atomic():
         existing = {d.position: d for d in Delivery.objects.filter(job=job).select_for_update()}
         for position in range(count):
@@ -266,7 +258,7 @@ def due(job: ScanJob, now: Any = None) -> list[Delivery]:
     """Pending deliveries of ``job`` that may be sent now (ContinueOnError order respected)."""
     now = now or timezone.now()
     ordered = list(Delivery.objects.filter(job=job).order_by("position"))
-    if pipeline.processing_of(job).continue_on_error:
+    if processing_of(job).continue_on_error:
         candidates = [d for d in ordered if d.state == DeliveryState.PENDING]
     else:
         first = next(
@@ -312,10 +304,13 @@ def send(delivery_id: int) -> Outcome | None:
     except Exception as exc:  # noqa: BLE001 - a bug or an unexpected library error: record it, retry
         log.exception("delivery %s failed unexpectedly", delivery.pk)
         return _failed(delivery, "%s: %s" % (type(exc).__name__, exc), destinations.UNKNOWN_ERROR, True)
+    # The delivery and the job's end state commit together: a worker dying in between would
+    # otherwise leave a delivered job "processing" with nothing left to settle it.
     with transaction.atomic():
+        _lock_job(job.pk)  # job before delivery, the order every other path takes
         delivery.succeed(receipts)
         log.info("delivery %s (%s) of job %s delivered", delivery.pk, delivery.kind, job.token)
-    settle(job.pk)
+        settle(job.pk)
     return Outcome(delivery.pk, DeliveryState.DELIVERED)
 
 
@@ -324,11 +319,16 @@ def _failed(delivery: Delivery, error: str, reason: str, retryable: bool) -> Out
     if retryable and delivery.attempts < max_attempts():
         wait = backoff(delivery.attempts)
         delivery.retry_later(error, timezone.now() + timedelta(seconds=wait), reason)
-        pipeline.notify(delivery.job)
         return Outcome(delivery.pk, DeliveryState.PENDING, wait)
-    delivery.give_up(error, reason)
-    settle(delivery.job.pk)
+    with transaction.atomic():
+        _lock_job(delivery.job_id)
+        delivery.give_up(error, reason)
+        settle(delivery.job_id)
     return Outcome(delivery.pk, DeliveryState.FAILED)
+
+
+def _lock_job(job_id: int) -> None:
+    ScanJob.objects.select_for_update().filter(pk=job_id).values_list("pk", flat=True).first()
 
 
 def settle(job_id: int) -> str:
@@ -340,17 +340,15 @@ def settle(job_id: int) -> str:
         deliveries = list(Delivery.objects.filter(job=job).order_by("position"))
         states = [d.state for d in deliveries]
         failed = [d for d in deliveries if d.state == DeliveryState.FAILED]
-        continue_on_error = pipeline.processing_of(job).continue_on_error
+        continue_on_error = processing_of(job).continue_on_error
         if failed and (
             not continue_on_error
             or all(s != DeliveryState.PENDING and s != DeliveryState.SENDING for s in states)
         ):
             job.hold("; ".join("filter %d (%s): %s" % (d.position + 1, d.kind, d.last_error) for d in failed))
-            pipeline.notify(job)
         elif deliveries and all(s in (DeliveryState.DELIVERED, DeliveryState.CANCELED) for s in states):
             with_errors = any(d.state == DeliveryState.CANCELED and d.last_error for d in deliveries)
             job.complete(with_errors=with_errors, with_warnings=bool(job.warnings))
-            pipeline.notify(job)
         return job.state
 
 
@@ -367,7 +365,6 @@ def retry_job(job_id: int) -> bool:
             delivery.attempts = 0
             delivery.retry()
         job.retry()  # clears the error; the warnings stay (they describe the documents)
-        pipeline.notify(job)
     return True
 
 
@@ -386,7 +383,6 @@ def cancel_failed(job_id: int) -> str:
             .exists()
         ):
             job.complete(with_errors=True, with_warnings=bool(job.warnings))
-            pipeline.notify(job)
         return job.state
 
 

@@ -10,7 +10,6 @@ returns at most :data:`HISTORY_LIMIT` finished jobs, newest first.
 
 from __future__ import annotations
 
-from devices.models import ScanServer
 from devices.protocols import dsc, jobstatus, psp
 from scanserver import events
 from scanserver.dsp import Caller, cancel_post_scan_job, find_job, job_elements
@@ -24,16 +23,7 @@ ACTIVE_LIMIT = 1000
 
 
 def repository_status(caller: Caller) -> dsc.RepositoryStatus:
-    return server_status(caller.server)
-
-
-def server_status(server: ScanServer) -> dsc.RepositoryStatus:
-    """Stopped when disabled, Processing while any job waits for or is in processing, else Idle."""
-    if not server.enabled:
-        return dsc.RepositoryStatus(state=dsc.REPOSITORY_STATE_STOPPED, reasons=(dsc.REPOSITORY_REASON_NONE,))
-    busy = ScanJob.objects.filter(server=server, state__in=[JobState.PENDING, JobState.PROCESSING]).exists()
-    state = dsc.REPOSITORY_STATE_PROCESSING if busy else dsc.REPOSITORY_STATE_IDLE
-    return dsc.RepositoryStatus(state=state, reasons=(dsc.REPOSITORY_REASON_NONE,))
+    return events.server_status(caller.server)
 
 
 def get_repository_elements(

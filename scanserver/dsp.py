@@ -22,7 +22,7 @@ from django.db.models import QuerySet
 
 from devices.models import Device, ScanServer
 from devices.protocols import dsp, jobstatus, mtom, psp, soap
-from scanserver import access, events, ingest
+from scanserver import access, dispatch, events, ingest
 from scanserver.models import JobSource, JobState, ScanJob
 
 logger = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def create_post_scan_job(caller: Caller, req: dsp.CreatePostScanJobRequest) -> S
             document_root_name=req.instructions.document_root_name,
             state_reasons=["None"],
         )
-        events.job_changed(job)
+        job.announce()
     logger.info(
         "job %s created for %s on %s (process %r)",
         job.token,
@@ -124,8 +124,7 @@ def send_image(caller: Caller, req: dsp.SendImageRequest, part: mtom.SpooledPart
     except ingest.JobNotReceiving as exc:
         raise invalid_args(str(exc)) from None
     if stored.created and _progress_due(stored.job):
-        with transaction.atomic():
-            events.job_changed(stored.job)
+        stored.job.announce()
     return stored
 
 
@@ -148,17 +147,6 @@ def _progress_due(job: ScanJob) -> bool:
         return True
 
 
-def _queue_processing(job_id: int) -> None:
-    # A worker's message, or the embedded default's in-process worker thread: not processed inside
-    # this request unless SMC_SCANSERVER_BACKGROUND_TASKS is off (scanserver.tasks.queue_processing).
-    from scanserver import tasks
-
-    try:
-        tasks.queue_processing(job_id)
-    except Exception:  # noqa: BLE001 - the reaper re-queues pending jobs; the device's ack stands
-        logger.exception("could not queue processing of job %s; the reaper will retry", job_id)
-
-
 def end_post_scan_job(caller: Caller, token: str) -> ScanJob:
     """All documents are here: ``pending``, then queue processing after commit (idempotent)."""
     job = find_job(caller, token)
@@ -174,9 +162,8 @@ def end_post_scan_job(caller: Caller, token: str) -> ScanJob:
             job.abort(jobstatus.REASON_SEND_IMAGE_FAILED, "EndPostScanJob arrived before any document")
         else:
             job.end_transfer()
-            job_id = job.pk
-            transaction.on_commit(lambda: _queue_processing(job_id))
-        events.job_changed(job)
+            # Not processed inside this request (unless SMC_SCANSERVER_BACKGROUND_TASKS is off).
+            dispatch.queue_processing(job.pk)
     if empty:
         # Raised after the commit: the aborted state is the record the console shows.
         raise invalid_args("job %s has no documents; it is aborted" % token)
@@ -197,7 +184,6 @@ def cancel_post_scan_job(
             fault = (ns_fault[0], "OperationFailed")
             raise soap.SoapFault.receiver(fault, "job %s already ended (%s)" % (token, job.state))
         job.cancel()
-        events.job_changed(job)
     logger.info("job %s canceled by %s", job.token, "the console" if caller.console else caller.device)
     return job
 

@@ -1,8 +1,9 @@
 """Job events: the console broadcast and the WS-Eventing notifications of the scan server.
 
-:func:`job_changed` is called after every state change of a ``ScanJob`` — by the endpoint, the
-reaper and the pipeline alike. It queues ``core.broadcast.broadcast("job", ...)`` and, once the
-transaction commits, sends ``PostScanJobStatusEvent`` (and ``PostScanJobEndStateEvent`` for a
+Every transition of a ``ScanJob`` or ``Delivery`` announces itself
+(``ScanJob.announce``: the console broadcast, and the ``scanserver.models.job_changed`` signal once
+the transaction commits). This module listens to that signal (connected in ``ScanserverConfig.ready``)
+and sends ``PostScanJobStatusEvent`` (and ``PostScanJobEndStateEvent`` for a
 terminal state) in both the WS-DSP form (devices, WDD:postscanjobstatusevent.md) and the WS-DSC
 form (consoles, [MS-BDSRR] §3.2.4.8-9) to the subscribers who asked for that action.
 
@@ -19,17 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import queue
-import socket
 import threading
 from datetime import UTC
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import transaction
 
-from core import broadcast as status
+from core import broadcast
+from devices.models import ScanServer
 from devices.protocols import dsc, dsp, eventing, jobstatus, soap, transport
 from devices.protocols.eventing_source import Subscription, SubscriptionManager
 from devices.protocols.namespaces import ODSM
@@ -56,8 +55,6 @@ _FILTER_STATE = {
     DeliveryState.CANCELED: jobstatus.FILTER_STATE_CANCELED,
 }
 
-# Who sent a broadcast: a relay ignores its own process's (those were notified directly).
-ORIGIN = "%s:%d" % (socket.gethostname(), os.getpid())
 RELAY_REJOIN_SECONDS = 3600.0  # channels-redis forgets group members after a day
 
 _manager: SubscriptionManager | None = None
@@ -195,19 +192,9 @@ def notify(messages: list[tuple[str, object]]) -> list[tuple[str, str]]:
     return [(sub.id, action_uri) for sub, action_uri, _ in work]
 
 
-def job_changed(job: ScanJob) -> None:
-    """Tell the console and the event subscribers that ``job`` changed (after commit)."""
-    status.broadcast(
-        "job",
-        str(job.pk),
-        job.state,
-        token=str(job.token),
-        images=job.images_received,
-        reasons=list(job.state_reasons or []),
-        origin=ORIGIN,
-    )
-    job_id = job.pk
-    transaction.on_commit(lambda: notify_job(job_id))
+def on_job_changed(sender: object, job_id: int, **kwargs: object) -> None:
+    """Receiver of ``scanserver.models.job_changed`` (sent after the commit of a transition)."""
+    notify_job(job_id)
 
 
 def notify_job(job_id: int) -> None:
@@ -228,13 +215,20 @@ def notify_job(job_id: int) -> None:
 _last_repository_state: dict[str, str] = {}
 
 
+def server_status(server: ScanServer) -> dsc.RepositoryStatus:
+    """Stopped when disabled, Processing while any job waits for or is in processing, else Idle."""
+    if not server.enabled:
+        return dsc.RepositoryStatus(state=dsc.REPOSITORY_STATE_STOPPED, reasons=(dsc.REPOSITORY_REASON_NONE,))
+    busy = ScanJob.objects.filter(server=server, state__in=[JobState.PENDING, JobState.PROCESSING]).exists()
+    state = dsc.REPOSITORY_STATE_PROCESSING if busy else dsc.REPOSITORY_STATE_IDLE
+    return dsc.RepositoryStatus(state=state, reasons=(dsc.REPOSITORY_REASON_NONE,))
+
+
 def repository_summary(job: ScanJob) -> dsc.RepositoryStatusSummaryEvent | None:
     """The summary event to send if the job's server's repository state differs from the last one
     this process announced ([MS-BDSRR] §3.2.4.7); None when unchanged or nobody listens."""
     if job.server is None or not manager().subscribers_for(dsc.RepositoryStatusSummaryEvent.action):
         return None
-    from scanserver.dsc import server_status
-
     current = server_status(job.server)
     key = str(job.server.pk)
     if _last_repository_state.get(key) == current.state:
@@ -260,7 +254,7 @@ async def relay(layer: Any, stop: asyncio.Event | None = None) -> None:
                 if not channel:
                     channel = await layer.new_channel()
                 if joined is None or loop.time() - joined > RELAY_REJOIN_SECONDS:
-                    await layer.group_add(status.JOBS_GROUP, channel)
+                    await layer.group_add(broadcast.JOBS_GROUP, channel)
                     joined = loop.time()
                 if waiting is None:
                     waiting = asyncio.ensure_future(layer.receive(channel))
@@ -284,7 +278,7 @@ async def relay(layer: Any, stop: asyncio.Event | None = None) -> None:
 
 async def _relay_one(message: dict[str, Any]) -> None:
     """Notify our subscribers of another process's job event (our own were sent directly)."""
-    if message.get("kind") != "job" or message.get("origin") == ORIGIN:
+    if message.get("kind") != "job" or message.get("origin") == broadcast.ORIGIN:
         return
     try:
         await sync_to_async(notify_job, thread_sensitive=True)(int(message["id"]))

@@ -25,7 +25,6 @@ from devices.protocols.errors import ProtocolError
 from devices.protocols.namespaces import ODSM, qn
 from devices.protocols.wsscan import events as ev
 from scanprocesses.models import ProcessState, ScanProcess
-from scanserver import events
 from scanserver.dsp import Caller
 from scanserver.models import JobSource, ScanJob
 
@@ -91,7 +90,7 @@ def accept_scan_available(subscription: Subscription, event: ev.ScanAvailableEve
             user_name=str(destination.get("display_name", ""))[:255],
             state_reasons=["None"],
         )
-        events.job_changed(job)
+        job.announce()
         job_id = job.pk
         token = str(destination["token"])
         transaction.on_commit(lambda: wsdpull.start(job_id, event.scan_identifier, token))

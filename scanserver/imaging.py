@@ -43,10 +43,7 @@ import img2pdf
 from django.conf import settings
 from PIL import Image, ImageFile
 
-from core.env import Env
-
 log = logging.getLogger(__name__)
-_env = Env()
 
 DEFAULT_MAX_PIXELS = 150_000_000  # > A3 at 1200 dpi (14032 × 9921 ≈ 139 Mpx)
 DEFAULT_MAX_FRAMES = 2000
@@ -80,10 +77,8 @@ class PageRefused(Exception):
 
 
 def max_pixels() -> int:
-    value = getattr(settings, "SCANSERVER_MAX_PIXELS", None)
-    if value is not None:
-        return int(value)
-    return _env.number("SMC_SCANSERVER_MAX_PIXELS", DEFAULT_MAX_PIXELS, minimum=1)
+    """``SMC_SCANSERVER_MAX_PIXELS``, parsed in settings."""
+    return int(settings.SCANSERVER_MAX_PIXELS)
 
 
 def max_frames() -> int:

@@ -4,7 +4,7 @@ DESIGN.md: the scan server "accepts, spools, acknowledges — never processes in
 Celery workers process. Without one (the embedded default, ``CELERY_TASK_ALWAYS_EAGER``), sending a
 task would run it inside the request that sent it, so the device would wait for the PDF to be built
 and delivered before it got its ``EndPostScanJobResponse``. Instead
-:func:`scanserver.tasks.queue_processing` hands the job id to this module's runner and returns: the
+:func:`scanserver.dispatch.queue_processing` hands the job id to this module's runner and returns: the
 device is answered as soon as the job is ``pending`` (durable), and the processing — the same
 ``scanserver.tasks.process_job`` a Celery worker runs, executed eagerly, so its deliveries run
 eagerly after it — happens on the runner's thread.
@@ -23,7 +23,7 @@ Decisions:
   again. A job killed in hand stays ``processing`` until ``SMC_SCANSERVER_STUCK_TIMEOUT`` has passed,
   then :func:`scanserver.tasks.recover` resumes it — as after a dead Celery worker; the pipeline's
   steps are idempotent. ``run_maintenance`` is a process of its own and processes what it
-  re-queues synchronously (:func:`scanserver.tasks.processing_inline`).
+  re-queues synchronously (:func:`scanserver.dispatch.processing_inline`).
 * **The thread survives everything a job does.** An exception is logged and the next item runs;
   the pipeline itself already writes failures onto the job row. After each item the thread closes
   its database connections, as a Celery worker does between tasks, so no connection (or SQLite
@@ -56,10 +56,11 @@ SHUTDOWN_TIMEOUT = 30.0
 
 
 def process_eagerly(job_id: int) -> None:
-    """The work of one item: ``scanserver.tasks.process_job`` run eagerly in this thread."""
-    from scanserver import tasks
+    """The work of one item: ``scanserver.tasks.process_job`` run eagerly in this thread (looked up
+    by name: the task module sits above this one)."""
+    from celery import current_app
 
-    result = tasks.process_job.apply(args=(job_id,))
+    result = current_app.tasks["scanserver.tasks.process_job"].apply(args=(job_id,))
     if result.failed():  # only when eager exceptions do not propagate; otherwise apply() raised
         logger.error("processing of job %s failed: %r", job_id, result.result)
 

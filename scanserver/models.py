@@ -2,6 +2,10 @@
 
 State lives on the models: every change of a job's or a delivery's state goes through a method
 that refuses an illegal move (STYLE.md habit 3). Nothing assigns ``state =`` elsewhere.
+
+A transition announces itself (STYLE.md habit 13): :meth:`ScanJob.announce` queues the console
+broadcast (``core.broadcast``) and, once the transaction commits, sends the :data:`job_changed`
+signal, on which ``scanserver.events`` notifies WS-Eventing subscribers. No caller has to remember.
 """
 
 from __future__ import annotations
@@ -10,7 +14,14 @@ import uuid
 from typing import Any
 
 from django.db import models, transaction
+from django.dispatch import Signal
 from django.utils import timezone
+
+from core import broadcast
+
+#: Sent after the commit of every transition (and the creation) of a job or one of its deliveries,
+#: with ``job_id``. ``scanserver.events`` listens to it.
+job_changed = Signal()
 
 
 class IllegalTransition(Exception):
@@ -157,6 +168,21 @@ class ScanJob(models.Model):
         self.warnings = current
         return added
 
+    def announce(self) -> None:
+        """Tell the console and the event subscribers about this job's current state, after the
+        surrounding transaction commits. Every transition calls it; so do the two places that
+        create a job (a new job is not a transition) and the page-progress throttle."""
+        broadcast.broadcast(
+            "job",
+            str(self.pk),
+            self.state,
+            token=str(self.token),
+            images=self.images_received,
+            reasons=list(self.state_reasons or []),
+        )
+        job_id = self.pk
+        transaction.on_commit(lambda: job_changed.send(sender=ScanJob, job_id=job_id))
+
     def _move(
         self, to: str, reasons: list[str] | None = None, error: str | None = None, **fields: Any
     ) -> None:
@@ -179,6 +205,7 @@ class ScanJob(models.Model):
         # Only what the transition changed: a copy of the job loaded earlier (the console's
         # cancel while a worker records warnings, counts pages...) must not write back old values.
         self.save(update_fields=sorted(changed) if self.pk is not None else None)
+        self.announce()
 
     def end_transfer(self) -> None:
         """EndPostScanJob: all pages are here; processing may start."""
@@ -332,6 +359,7 @@ class Delivery(models.Model):
         # Only what the transition changed (as for ScanJob): an older copy writes back nothing else.
         changed = sorted({"state", "updated_at", *fields})
         self.save(update_fields=changed if self.pk is not None else None)
+        self.job.announce()  # the job's filter statuses changed
 
     def start(self) -> None:
         self._move(DeliveryState.SENDING, attempts=self.attempts + 1)

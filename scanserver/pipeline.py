@@ -36,7 +36,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -44,29 +43,19 @@ from django.utils import timezone
 
 from core.env import Env
 from scanprocesses import naming
-from scanserver import imaging, ocr
+from scanserver import conf, delivery, imaging, ocr
+from scanserver.jobspec import REASON_PROCESSING_FAILED, JobRefused, Processing, processing_of
 from scanserver.models import Delivery, JobState, OutputDocument, ScanJob, ScanPage
 
 log = logging.getLogger(__name__)
 _env = Env()
 
-REASON_PROCESSING_FAILED = "PostScanJobProcessingFailed"
-DEFAULT_TEMPLATE = "{root}-{date:%Y%m%d-%H%M%S}-{seq}"
-
-
-class JobRefused(Exception):
-    """A page of the job cannot be processed; the message names the page and the reason."""
-
 
 # --------------------------------------------------------------------------- settings / hooks
 
 
-def spool_dir() -> Path:
-    return Path(settings.SCANSERVER_SPOOL_DIR)
-
-
 def output_dir(job: ScanJob) -> Path:
-    return spool_dir() / "out" / str(job.token)
+    return conf.spool_dir() / "out" / str(job.token)
 
 
 def _test_delays() -> dict[str, float]:
@@ -89,18 +78,6 @@ def test_pause(step: str) -> None:
         time.sleep(delay)
 
 
-def notify(job: ScanJob) -> None:
-    """Tell the console and subscribers (``scanserver.events`` when present, else the broadcast)."""
-    try:
-        from scanserver import events
-    except ImportError:  # pragma: no cover - the events module ships with the scan server
-        from core import broadcast as status
-
-        status.broadcast("job", str(job.token), job.state)
-        return
-    events.job_changed(job)
-
-
 # --------------------------------------------------------------------------- warnings
 
 
@@ -108,58 +85,6 @@ def add_warning(job: ScanJob, text: str) -> None:
     """Record a non-fatal problem on the job (once) and log it the first time."""
     if job.add_warning(text):
         log.warning("job %s: %s", job.token, text)
-
-
-# --------------------------------------------------------------------------- settings of the job
-
-
-@dataclass(frozen=True)
-class Processing:
-    """What the job's process version says to build."""
-
-    output_format: str
-    ocr: bool
-    naming_template: str
-    root: str
-    continue_on_error: bool
-
-
-def processing_of(job: ScanJob) -> Processing:
-    snap: dict[str, Any] = {}
-    if job.process_version is not None:
-        snap = dict(job.process_version.settings_snapshot or {})
-    process = job.process
-
-    def pick(key: str, default: Any) -> Any:
-        if key in snap:
-            return snap[key]
-        if process is not None:
-            return getattr(process, key)
-        return default
-
-    root = job.document_root_name or str(pick("document_root_name", "Scan"))
-    continue_on_error = bool(pick("continue_on_error", True))
-    instructions = instructions_of(job)
-    if instructions is not None:
-        if instructions.continue_on_error is not None:
-            continue_on_error = instructions.continue_on_error
-        root = job.document_root_name or instructions.document_root_name or root
-    return Processing(
-        output_format=str(pick("output_format", "pdf")),
-        ocr=bool(pick("ocr", False)),
-        naming_template=str(pick("naming_template", DEFAULT_TEMPLATE)) or DEFAULT_TEMPLATE,
-        root=root,
-        continue_on_error=continue_on_error,
-    )
-
-
-def instructions_of(job: ScanJob) -> Any:
-    """The job's ``PostScanInstructions`` (as the device sent them), or None for a WSD job."""
-    if not job.instructions_xml.strip():
-        return None
-    from devices.protocols import psp, xmlsafe
-
-    return psp.instructions_from_element(xmlsafe.parse(job.instructions_xml.encode("utf-8")))
 
 
 # --------------------------------------------------------------------------- step 1: pages
@@ -334,15 +259,12 @@ def claim(job_id: int) -> ScanJob | None:
         if job is None or job.state != JobState.PENDING:
             return None
         job.start_processing()
-        notify(job)
     return job
 
 
 def process(job_id: int) -> ScanJob | None:
     """Steps 1–3 for one job; returns the job (in processing, with its deliveries planned), or None
     when there is nothing to do. Refusals abort the job; unexpected errors hold it for a retry."""
-    from scanserver import delivery
-
     job = claim(job_id)
     if job is None:
         log.info("job %s is not pending; nothing to process", job_id)
@@ -357,7 +279,6 @@ def process(job_id: int) -> ScanJob | None:
         with transaction.atomic():
             job.refresh_from_db()
             job.abort(REASON_PROCESSING_FAILED, str(exc))
-            notify(job)
         return None
     except Exception as exc:  # noqa: BLE001 - any other failure keeps the job for a retry, with the error
         log.exception("job %s: processing failed", job.token)
@@ -365,7 +286,6 @@ def process(job_id: int) -> ScanJob | None:
             job.refresh_from_db()
             if job.state == JobState.PROCESSING:
                 job.hold("processing failed: %s: %s" % (type(exc).__name__, exc))
-                notify(job)
         return None
     log.info("job %s: processed in %.2f s", job.token, time.monotonic() - started)
     return job
@@ -388,7 +308,6 @@ def resume_stuck(older_than: float) -> list[int]:
                 continue
             log.warning("job %s was left processing; resuming it", job.token)
             job.resume()
-            notify(job)
         ids.append(job_id)
     return ids
 

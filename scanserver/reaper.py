@@ -24,8 +24,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from scanserver import conf, events, ingest
-from scanserver.dsp import _queue_processing
+from scanserver import conf, dispatch, ingest
 from scanserver.models import JobState, ScanJob
 
 logger = logging.getLogger(__name__)
@@ -56,7 +55,6 @@ def _move(job_id: int, expected: str, older_than: datetime, change: str) -> Scan
         if job is None or job.state != expected or job.last_activity_at >= older_than:
             return None  # someone else moved it meanwhile
         getattr(job, change)()
-        events.job_changed(job)
         return job
 
 
@@ -79,11 +77,11 @@ def reap(now: datetime | None = None) -> Report:
         if job is not None:
             logger.warning("job %s was stuck in processing; resumed", job.token)
             report.resumed.append(str(job.token))
-            _queue_processing(job.pk)  # _move committed already
+            dispatch.queue_processing(job.pk)  # _move committed already
     pending_cutoff = now - timedelta(seconds=REQUEUE_AFTER)
     for job in ScanJob.objects.filter(state=JobState.PENDING, last_activity_at__lt=pending_cutoff):
         if str(job.token) not in report.resumed:
-            _queue_processing(job.pk)
+            dispatch.queue_processing(job.pk)
             report.requeued.append(str(job.token))
     report.swept = ingest.sweep_incoming()
     if report.timed_out or report.resumed or report.requeued or report.swept:
@@ -95,7 +93,7 @@ def on_startup() -> Report:
     """Re-queue every pending job and sweep stale temporary parts."""
     report = Report()
     for job in ScanJob.objects.filter(state=JobState.PENDING):
-        _queue_processing(job.pk)
+        dispatch.queue_processing(job.pk)
         report.requeued.append(str(job.token))
     report.swept = ingest.sweep_incoming()
     if report.requeued:

@@ -16,78 +16,35 @@ immediately and recurse, so nothing is sent and :func:`deliver_due` — run peri
 the embedded runner's timer, e.g. every 30 s) — sends what is due. ``deliver_due`` also picks up
 anything whose message was lost, and :func:`recover` resumes the work of a dead worker.
 
-Every place that wants a job processed calls :func:`queue_processing`, never ``process_job.delay``:
-with a broker it sends the message; in the embedded default it hands the job to the process's
-in-process worker thread (:mod:`scanserver.inprocess`), because an eager ``delay`` would process
-inside the request that asked — the device would wait for the delivery to get its
-``EndPostScanJobResponse``.
+Where the work runs (a broker's workers, or the embedded default's worker thread) is decided in
+:mod:`scanserver.dispatch`; every place that wants a job processed calls
+``dispatch.queue_processing``.
+
+One job's path reads top to bottom: ``process_job`` runs the pipeline once (check the pages,
+build and name the documents, plan the deliveries), settles the job if nothing is left to send
+(a re-run after a crash whose deliveries were all delivered), then sends what is due;
+``deliver`` sends one delivery, whose success and the job's end state commit together.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import logging
-from collections.abc import Iterator
 
 from celery import shared_task
-from django.db import OperationalError, transaction
+from django.db import OperationalError
 
-from scanserver import conf, delivery, inprocess, pipeline
+from scanserver import conf, delivery, dispatch, pipeline, reaper
+from scanserver.models import Delivery, JobState, ScanJob
 
 log = logging.getLogger(__name__)
 
 
-def _eager() -> bool:
-    return bool(deliver.app.conf.task_always_eager)
-
-
-def _send(delivery_id: int, retry_in: float | None = None) -> None:
-    """Send now, or (``retry_in`` seconds) as a scheduled retry — never from inside an eager run."""
-    if retry_in is not None and _eager():
-        return  # deliver_due sends it when due (see the module docstring)
-    deliver.apply_async((delivery_id,), countdown=retry_in)
-
-
-_inline: contextvars.ContextVar[bool] = contextvars.ContextVar("scanserver_processing_inline", default=False)
-
-
-@contextlib.contextmanager
-def processing_inline() -> Iterator[None]:
-    """Within this block (this thread), :func:`queue_processing` in the embedded default processes
-    synchronously instead of handing the job to the in-process worker thread. For processes that
-    are themselves the worker: ``manage.py run_maintenance`` and ``reap_jobs``, where a thread of
-    their own would be cut off when ``--once`` exits."""
-    token = _inline.set(True)
-    try:
-        yield
-    finally:
-        _inline.reset(token)
-
-
-def queue_processing(job_id: int) -> None:
-    """Have ``job_id`` (a ``pending`` job) processed, once the surrounding transaction commits.
-
-    With a broker: a ``process_job`` message for the workers. Embedded (eager Celery), with
-    ``SCANSERVER_BACKGROUND_TASKS`` on (the default) and outside :func:`processing_inline`: queued
-    on this process's worker thread, and the caller returns at once. Otherwise: processed now,
-    synchronously, by eager Celery. Losing the hand-over loses nothing: the job row stays
-    ``pending`` and the reaper and startup recovery queue it again."""
-    if _eager() and conf.background_tasks() and not _inline.get():
-        transaction.on_commit(lambda: inprocess.submit(job_id))
-    else:
-        # A message for the workers; with eager Celery (no broker) it runs here, now.
-        transaction.on_commit(lambda: process_job.delay(job_id))
-
-
 def _kick(job_id: int) -> None:
-    from scanserver.models import ScanJob
-
     job = ScanJob.objects.filter(pk=job_id).first()
     if job is None:
         return
     for item in delivery.due(job):
-        _send(item.pk)
+        dispatch.send_delivery(item.pk)
 
 
 @shared_task(
@@ -102,10 +59,13 @@ def _kick(job_id: int) -> None:
 def process_job(job_id: int) -> str:
     """Check the pages, build the documents, plan the deliveries, then send what is due."""
     job = pipeline.process(job_id)
-    if job is not None:
+    if job is None:
+        return "skipped"
+    # Every delivery may already be done (a re-run after a crash between the last delivery and
+    # the job's end state): settle first, then send whatever is still due.
+    if delivery.settle(job.pk) == JobState.PROCESSING:
         _kick(job.pk)
-        return "processed"
-    return "skipped"
+    return "processed"
 
 
 @shared_task(
@@ -121,12 +81,15 @@ def deliver(delivery_id: int) -> str:
     """One attempt of one delivery; schedules the next attempt or the next filter."""
     outcome = delivery.send(delivery_id)
     if outcome is None:
+        # Not pending: someone else has it, or it is done. A retried message of a delivery that
+        # was delivered still settles its job (idempotent), so no job waits for a lost settle.
+        job_id = Delivery.objects.filter(pk=delivery_id).values_list("job_id", flat=True).first()
+        if job_id is not None:
+            delivery.settle(job_id)
         return "skipped"
     if outcome.retry_in is not None:
-        _send(delivery_id, outcome.retry_in)
+        dispatch.send_delivery(delivery_id, outcome.retry_in)
     else:
-        from scanserver.models import Delivery
-
         job_id = Delivery.objects.values_list("job_id", flat=True).get(pk=delivery_id)
         _kick(job_id)  # ContinueOnError=false: the next filter starts after this one
     return outcome.state
@@ -137,7 +100,7 @@ def deliver_due() -> int:
     """Periodic: send every delivery whose time has come (retries in eager mode, lost messages)."""
     ids = delivery.due_everywhere()
     for delivery_id in ids:
-        _send(delivery_id)
+        dispatch.send_delivery(delivery_id)
     return len(ids)
 
 
@@ -146,7 +109,7 @@ def retry_job(job_id: int) -> bool:
     """An operator's retry of a job that needs attention (re-runs the idempotent steps)."""
     if not delivery.retry_job(job_id):
         return False
-    queue_processing(job_id)
+    dispatch.queue_processing(job_id)
     return True
 
 
@@ -157,7 +120,7 @@ def recover(older_than: float | None = None) -> dict[str, int]:
         older_than = float(conf.stuck_timeout())
     jobs = pipeline.resume_stuck(older_than)
     for job_id in jobs:
-        queue_processing(job_id)
+        dispatch.queue_processing(job_id)
     stuck = delivery.recover_stuck(older_than)
     sent = deliver_due()
     return {"jobs": len(jobs), "deliveries": len(stuck), "sent": int(sent)}
@@ -167,8 +130,6 @@ def recover(older_than: float | None = None) -> dict[str, int]:
 def reap() -> dict[str, list[str] | int]:
     """Periodic: every job reaches a terminal state — no EndPostScanJob in time means
     PostScanJobTimedOut; processing with no sign of life is resumed (scanserver.reaper)."""
-    from scanserver import reaper
-
     report = reaper.reap()
     return {
         "timed_out": report.timed_out,

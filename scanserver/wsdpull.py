@@ -24,8 +24,7 @@ from devices.protocols import psp, soap, transport, xmlsafe
 from devices.protocols.wsscan import actions as a
 from devices.protocols.wsscan import messages as m
 from devices.protocols.wsscan.ticket import ScanTicket
-from scanserver import conf, events, ingest
-from scanserver.dsp import _queue_processing
+from scanserver import conf, dispatch, ingest
 from scanserver.models import JobState, ScanJob
 
 logger = logging.getLogger(__name__)
@@ -56,7 +55,6 @@ def _abort(job_id: int, error: str) -> None:
         job = ScanJob.objects.select_for_update().get(pk=job_id)
         if job.state == JobState.RECEIVING:
             job.abort("SendImageFailed", error[:2000])
-            events.job_changed(job)
 
 
 def pull(job_id: int, scan_identifier: str, destination_token: str) -> ScanJob:
@@ -102,8 +100,7 @@ def pull(job_id: int, scan_identifier: str, destination_token: str) -> ScanJob:
         with transaction.atomic():
             job = ScanJob.objects.select_for_update().get(pk=job_id)
             job.end_transfer()
-            events.job_changed(job)
-            transaction.on_commit(lambda: _queue_processing(job_id))
+            dispatch.queue_processing(job_id)
         logger.info("WSD job %s: %d images pulled from %s", job.token, count, url)
         return job
     except Exception as exc:  # noqa: BLE001 - every failure ends the job with its reason

@@ -19,6 +19,7 @@ echo "test: ruff format --check"; ruff format --check .
 # These two need no database server: run them on the embedded default.
 echo "test: manage.py check"; SMC_DATABASE_URL= python manage.py check
 echo "test: makemigrations --check"; SMC_DATABASE_URL= python manage.py makemigrations --check --dry-run
-echo "test: mypy"; mypy devices/protocols scanserver smc
+echo "test: lint-imports (the layers in pyproject.toml)"; lint-imports
+echo "test: mypy"; mypy devices/protocols core directory scanprocesses scanserver smc
 echo "test: pytest"
 python -m pytest "$@"

@@ -205,6 +205,8 @@ SCANSERVER_CONSOLE_TOKEN = env.text("SMC_SCANSERVER_CONSOLE_TOKEN")
 # Without a broker: process on the scan server's in-process worker thread, not inside the request
 # (scanserver.inprocess); off = synchronously in the request, as eager Celery does.
 SCANSERVER_BACKGROUND_TASKS = env.flag("SMC_SCANSERVER_BACKGROUND_TASKS", True)
+# Threads per scan-server process; 0 = 1 on SQLite (one writer), 8 otherwise (scanserver.conf.threads).
+SCANSERVER_THREADS = env.number("SMC_SCANSERVER_THREADS", 0, minimum=0, maximum=64)
 SCANSERVER_MAX_PIXELS = env.number("SMC_SCANSERVER_MAX_PIXELS", 150_000_000, minimum=1_000_000)
 SCANSERVER_DELIVERY_MAX_ATTEMPTS = env.number("SMC_DELIVERY_MAX_ATTEMPTS", 5, minimum=1, maximum=50)
 SCANSERVER_DELIVERY_BACKOFF = env.number("SMC_DELIVERY_BACKOFF", 30, minimum=0, maximum=3600)

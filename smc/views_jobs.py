@@ -126,12 +126,6 @@ def job_cancel(request: HttpRequest, token: str) -> HttpResponse:
         )
     else:
         logger.info("%s canceled %s", request.user, job)
-        try:
-            from scanserver.events import job_changed
-
-            job_changed(job)
-        except ImportError:
-            pass
         messages.success(request, "Job canceled. Pages already received are kept.")
     return redirect("job_detail", token=job.token)
 

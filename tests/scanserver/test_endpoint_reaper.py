@@ -54,7 +54,7 @@ def _job(world: World, state: str, idle: timedelta) -> ScanJob:
 
 def test_reaper_times_out_resumes_and_requeues(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     queued: list[int] = []
-    monkeypatch.setattr(reaper, "_queue_processing", queued.append)
+    monkeypatch.setattr(reaper.dispatch, "queue_processing", queued.append)
     silent = _job(world, JobState.RECEIVING, timedelta(minutes=11))
     talking = _job(world, JobState.RECEIVING, timedelta(minutes=9))
     stuck = _job(world, JobState.PROCESSING, timedelta(minutes=31))
@@ -79,7 +79,7 @@ def test_reaper_times_out_resumes_and_requeues(world: World, monkeypatch: pytest
 
 def test_startup_requeues_every_pending_job(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     queued: list[int] = []
-    monkeypatch.setattr(reaper, "_queue_processing", queued.append)
+    monkeypatch.setattr(reaper.dispatch, "queue_processing", queued.append)
     fresh = _job(world, JobState.PENDING, timedelta(seconds=1))
     assert reaper.on_startup().requeued == [str(fresh.token)] and queued == [fresh.pk]
 
@@ -127,8 +127,10 @@ def test_subscribers_get_status_and_end_state_events(world: World) -> None:
 
         assert asyncio.run(subscribe()).status_code == 200
         job = _job(world, JobState.PENDING, timedelta(0))
+        # Every transition announces itself: the move to pending sent its status event first.
+        services.wait_for(lambda: len(_Sink.received) >= 1, "the pending job's status event", timeout=10)
+        _Sink.received.clear()
         job.cancel()
-        events.job_changed(job)
         services.wait_for(lambda: len(_Sink.received) >= 2, "two events at the sink", timeout=10)
         bodies = [soap.parse_envelope(b) for b in _Sink.received]
         actions = sorted(e.headers.action for e in bodies)

@@ -80,10 +80,9 @@ def relay() -> Iterator[None]:
 def broadcast_from_another_process(job: ScanJob) -> None:
     code = (
         "import django; django.setup()\n"
-        "from scanserver import events\n"
         "from scanserver.models import ScanJob\n"
         "job = ScanJob(pk=%d, token=%r, state='canceled', state_reasons=['PostScanJobCanceled'])\n"
-        "events.job_changed(job)\n" % (job.pk, str(job.token))
+        "job.announce()\n" % (job.pk, str(job.token))
     )
     from django.db import connection
 
@@ -120,7 +119,6 @@ def test_own_broadcasts_are_not_relayed_twice(sink: str, relay: None) -> None:
     )
     job = ScanJob.objects.create(psp_identifier="X", psp_display_name="Relay")
     job.cancel()
-    events.job_changed(job)  # this process: notified directly, and its broadcast carries our origin
     services.wait_for(lambda: len(_Sink.received) >= 1, "the direct end-state event", timeout=15)
     broadcast_from_another_process(ScanJob(pk=-1, token=job.token))  # an unrelated id: ignored
     import time
@@ -140,12 +138,9 @@ def test_repository_status_summary_follows_idle_and_processing(sink: str) -> Non
     server = ScanServer.objects.create(name="summary", fqdn="127.0.0.1")
     job = ScanJob.objects.create(server=server, psp_identifier="X")
     job.end_transfer()  # pending: the repository is Processing
-    events.job_changed(job)
     services.wait_for(lambda: len(_Sink.received) >= 1, "the first summary", timeout=15)
     job.start_processing()
-    events.job_changed(job)  # still Processing: no second summary
     job.complete()
-    events.job_changed(job)  # Idle again
     services.wait_for(lambda: len(_Sink.received) >= 2, "two summaries", timeout=15)
     import time
 

@@ -2,7 +2,7 @@
 thread of the scan server's process, never inside the request that carried EndPostScanJob.
 
 * the runner on its own: FIFO on one thread, survives a failing item, graceful shutdown;
-* ``tasks.queue_processing`` in this process (eager Celery, the PostgreSQL test database): with
+* ``dispatch.queue_processing`` in this process (eager Celery, the PostgreSQL test database): with
   background tasks on, ``process_job`` runs on the worker thread; off, in the caller;
 * a real scan server (``manage.py runscanserver``) on the README's embedded defaults — SQLite, no
   Redis, ``demo_setup``'s data — with devices pushing concurrently: every EndPostScanJob is answered
@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 import pytest
 
-from scanserver import inprocess, tasks
+from scanserver import dispatch, inprocess
 from tests import services
 from tests.scanserver.pipeline_factories import files_in, make_job, make_process, page_bytes
 
@@ -129,7 +129,7 @@ def test_queued_jobs_are_processed_on_the_worker_thread_in_order(
     process = make_process([{"kind": "folder", "config": {"path": str(tmp_path / "scans")}}])
     jobs = [make_job(process, [page_bytes(n, dpi=30)]) for n in (1, 2, 3)]
     for job in jobs:
-        tasks.queue_processing(job.pk)
+        dispatch.queue_processing(job.pk)
     assert inprocess.wait_idle(60)
     assert eager == [(job.pk, "scanserver-inprocess") for job in jobs]
     assert [ScanJob.objects.get(pk=job.pk).state for job in jobs] == [JobState.COMPLETED] * 3
@@ -145,7 +145,7 @@ def test_with_background_tasks_off_processing_runs_in_the_caller(
     job = make_job(
         make_process([{"kind": "folder", "config": {"path": str(tmp_path)}}]), [page_bytes(1, dpi=30)]
     )
-    tasks.queue_processing(job.pk)
+    dispatch.queue_processing(job.pk)
     assert eager == [(job.pk, threading.current_thread().name)]
     assert ScanJob.objects.get(pk=job.pk).state == JobState.COMPLETED
 
@@ -158,8 +158,8 @@ def test_maintenance_processes_inline_even_with_background_tasks_on(
     job = make_job(
         make_process([{"kind": "folder", "config": {"path": str(tmp_path)}}]), [page_bytes(1, dpi=30)]
     )
-    with tasks.processing_inline():
-        tasks.queue_processing(job.pk)
+    with dispatch.processing_inline():
+        dispatch.queue_processing(job.pk)
     assert eager == [(job.pk, threading.current_thread().name)]
     assert ScanJob.objects.get(pk=job.pk).state == JobState.COMPLETED
 

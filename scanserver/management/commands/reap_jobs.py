@@ -6,13 +6,13 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from scanserver import reaper, tasks
+from scanserver import dispatch, reaper
 
 
 class Command(BaseCommand):
     help = "End scan jobs whose device vanished, resume jobs whose worker vanished, re-queue pending jobs."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        with tasks.processing_inline():  # without a broker: process re-queued jobs before exiting
+        with dispatch.processing_inline():  # without a broker: process re-queued jobs before exiting
             report = reaper.reap()
         self.stdout.write(str(report))

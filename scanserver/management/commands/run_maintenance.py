@@ -20,11 +20,11 @@ logger = logging.getLogger(__name__)
 
 def run_once() -> dict[str, Any]:
     """One round. Without a broker, this process processes what it re-queues itself, now
-    (``tasks.processing_inline``): it is the embedded default's worker for recovered jobs, and a
+    (``dispatch.processing_inline``): it is the embedded default's worker for recovered jobs, and a
     ``--once`` run must not exit with work left on a thread."""
-    from scanserver import reaper, tasks
+    from scanserver import dispatch, reaper, tasks
 
-    with tasks.processing_inline():
+    with dispatch.processing_inline():
         summary: dict[str, Any] = {"reaped": str(reaper.reap())}
         summary["recovered"] = tasks.recover.apply().get()
         summary["due"] = tasks.deliver_due.apply().get()
