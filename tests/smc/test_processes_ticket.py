@@ -17,7 +17,7 @@ from devices.protocols.namespaces import WSCN
 from devices.protocols.wsscan import ticket as tk
 from scanprocesses import authoring as scanprocesses
 from scanprocesses.models import ScanProcess
-from smc.forms_ticket import MUST_HONOR, TicketForm
+from smc.forms.ticket import MUST_HONOR, TicketForm
 from tests.smc import processfactories as f
 from tests.smc.test_processes_views import client_for, form_data
 

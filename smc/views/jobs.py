@@ -1,4 +1,4 @@
-"""Jobs, devices and scan servers: the operator's pages over the scan server's rows.
+"""Jobs: the operator's list and detail pages over the scan server's job rows, retry and cancel.
 
 The job list re-fetches its table fragment when the websocket says something changed, and polls
 every 10 s without it (STYLE.md habit 6: the database is the truth, the socket a hint).
@@ -7,27 +7,21 @@ every 10 s without it (STYLE.md habit 6: the database is the truth, the socket a
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from core.roles import requires
-from devices.models import Device, DeviceEvent, ScanServer
 from scanserver.models import IllegalTransition, JobState, ScanJob
 
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 25
-# DeviceEvent kinds the scan server writes when it refuses a request (scanserver.access).
-REFUSAL_KINDS = ("device_unknown", "scan_refused", "console_refused")
 SORTS = {
     "newest": "-created_at",
     "oldest": "created_at",
@@ -128,64 +122,3 @@ def job_cancel(request: HttpRequest, token: str) -> HttpResponse:
         logger.info("%s canceled %s", request.user, job)
         messages.success(request, "Job canceled. Pages already received are kept.")
     return redirect("job_detail", token=job.token)
-
-
-@requires("view")
-def devices(request: HttpRequest) -> HttpResponse:
-    rows = Device.objects.select_related("group", "scan_server").order_by("name")
-    query = request.GET.get("q", "").strip()[:100]
-    if query:
-        rows = rows.filter(
-            Q(name__icontains=query) | Q(model_name__icontains=query) | Q(serial_number__icontains=query)
-        )
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    refusals = DeviceEvent.objects.select_related("device").filter(kind__in=REFUSAL_KINDS)[:15]
-    context = {
-        "page": page,
-        "q": query,
-        "query": urlencode({"q": query}) if query else "",
-        "refusals": refusals,
-    }
-    return render(request, "smc/fleet/devices.html", context)
-
-
-@requires("view")
-def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    device = get_object_or_404(Device.objects.select_related("group", "scan_server"), pk=pk)
-    events = Paginator(device.events.all(), PAGE_SIZE).get_page(request.GET.get("page"))
-    jobs = device.scan_jobs.select_related("process").order_by("-created_at")[:10]
-    context = {"device": device, "page": events, "jobs": jobs, "query": ""}
-    return render(request, "smc/fleet/device.html", context)
-
-
-@requires("view")
-def refusals(request: HttpRequest) -> HttpResponse:
-    """Every refused scan-server request, newest first, including callers that were not identified."""
-    rows = DeviceEvent.objects.select_related("device").filter(kind__in=REFUSAL_KINDS)
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "smc/fleet/refusals.html", {"page": page, "query": ""})
-
-
-@requires("view")
-def scan_servers(request: HttpRequest) -> HttpResponse:
-    rows = ScanServer.objects.annotate(
-        active=Count("jobs", filter=~Q(jobs__state__in=["completed", "canceled", "aborted"])),
-        attention=Count("jobs", filter=Q(jobs__state="needs_attention")),
-    ).order_by("name")
-    return render(request, "smc/fleet/servers.html", {"servers": rows})
-
-
-def dashboard_context() -> dict[str, Any]:
-    """Job counts by state over the last 24 hours and the latest jobs, for the live dashboard."""
-    since = timezone.now() - timedelta(hours=24)
-    counts = dict(
-        ScanJob.objects.filter(created_at__gte=since)
-        .values_list("state")
-        .annotate(n=Count("pk"))
-        .values_list("state", "n")
-    )
-    return {
-        "day_counts": [(value, label, counts.get(value, 0)) for value, label in JobState.choices],
-        "attention": ScanJob.objects.filter(state=JobState.NEEDS_ATTENTION).count(),
-        "latest": ScanJob.objects.select_related("device").order_by("-created_at")[:10],
-    }

@@ -1,6 +1,5 @@
-"""Forms of the scan-process editor: general and post-scan settings, the ScanTicket, destinations.
+"""The destination rows of the scan-process editor: one form per destination and their formset.
 
-Sizes are entered in millimetres or inches and stored in 1/1000 inch (PROTOCOL.md §3.3).
 Credentials are write-only: a password field is never filled back; left blank it keeps the
 stored (sealed) credential.
 """
@@ -15,116 +14,13 @@ from urllib.parse import urlsplit
 from django import forms
 from django.forms import formset_factory
 
-from devices.models import DeviceGroup, ScanServer
 from devices.protocols import psp
-from scanprocesses import naming
 from scanprocesses.authoring import DestinationSpec
-from scanprocesses.models import OutputFormat, ProcessDestination, ScanProcess
-
-# The ticket form and unit helpers live in forms_ticket; re-exported for existing imports.
-from smc.forms_ticket import PAPER_SIZES as PAPER_SIZES
-from smc.forms_ticket import TicketForm as TicketForm
-from smc.forms_ticket import from_thou as from_thou
-from smc.forms_ticket import size_text as size_text
-from smc.forms_ticket import to_thou as to_thou
+from scanprocesses.models import ProcessDestination
 
 
 def _lines(text: str) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
-
-
-class ProcessForm(forms.Form):
-    display_name = forms.CharField(max_length=255)
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    scan_server = forms.ModelChoiceField(
-        queryset=ScanServer.objects.all(), required=False, empty_label="(choose before publishing)"
-    )
-    document_root_name = forms.CharField(max_length=255, label="DocumentRootName")
-    naming_template = forms.CharField(max_length=naming.MAX_TEMPLATE)
-    output_format = forms.ChoiceField(choices=OutputFormat.choices)
-    ocr = forms.BooleanField(required=False, label="Make the text searchable (OCR)")
-    continue_on_error = forms.BooleanField(
-        required=False, label="ContinueOnError (keep delivering after a failure)"
-    )
-    allow_device_file_name_change = forms.BooleanField(required=False, label="User may change the file name")
-    allow_device_file_path_change = forms.BooleanField(required=False, label="User may change the share path")
-    allowed_groups = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="one directory group per line; search below to add",
-    )
-    allowed_device_groups = forms.ModelMultipleChoiceField(
-        queryset=DeviceGroup.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
-    )
-    locked_settings = forms.MultipleChoiceField(
-        choices=[(s, s) for s in psp.LOCKABLE_SETTINGS], required=False, widget=forms.CheckboxSelectMultiple
-    )
-
-    def __init__(self, *args: Any, process: ScanProcess | None = None, **kwargs: Any) -> None:
-        self.process = process
-        if process is not None and "initial" not in kwargs and not args:
-            kwargs["initial"] = self.initial_for(process)
-        super().__init__(*args, **kwargs)
-        self.fields["naming_template"].widget.attrs["data-naming-template"] = "1"
-
-    @staticmethod
-    def initial_for(process: ScanProcess) -> dict[str, Any]:
-        values = {f: getattr(process, f) for f in ProcessForm.base_fields if hasattr(process, f)}
-        values["allowed_groups"] = "\n".join(process.allowed_groups or [])
-        values["scan_server"] = process.scan_server_id
-        values["allowed_device_groups"] = (
-            list(process.allowed_device_groups.values_list("pk", flat=True)) if process.pk else []
-        )
-        return values
-
-    def clean_display_name(self) -> str:
-        name = self.cleaned_data["display_name"].strip()
-        others = ScanProcess.objects.filter(display_name=name)
-        if self.process is not None and self.process.pk:
-            others = others.exclude(pk=self.process.pk)
-        if others.exists():
-            raise forms.ValidationError("another scan process is already called %r" % name)
-        return name
-
-    def clean_naming_template(self) -> str:
-        template = self.cleaned_data["naming_template"]
-        problems = naming.validate_template(template)
-        if problems:
-            raise forms.ValidationError(problems)
-        return template
-
-    def clean_allowed_groups(self) -> list[str]:
-        from directory.backends import DirectoryError, get_directory
-
-        groups = list(dict.fromkeys(_lines(self.cleaned_data.get("allowed_groups", ""))))
-        if not groups:
-            return []
-        try:
-            directory = get_directory()
-            unknown = [g for g in groups if not directory.group_exists(g)]
-        except DirectoryError as exc:
-            raise forms.ValidationError("the directory cannot be asked: %s" % exc) from None
-        if unknown:
-            raise forms.ValidationError("unknown group: %s" % ", ".join(unknown))
-        return groups
-
-    def apply(self, process: ScanProcess) -> None:
-        data = self.cleaned_data
-        for name in (
-            "display_name",
-            "description",
-            "scan_server",
-            "document_root_name",
-            "naming_template",
-            "output_format",
-            "ocr",
-            "continue_on_error",
-            "allow_device_file_name_change",
-            "allow_device_file_path_change",
-            "allowed_groups",
-        ):
-            setattr(process, name, data[name])
-        process.locked_settings = [s for s in psp.LOCKABLE_SETTINGS if s in data["locked_settings"]]
 
 
 _UNC = re.compile(r"^\\\\[^\\/:*?\"<>|]+\\[^\\/:*?\"<>|]+(\\[^\\/:*?\"<>|]+)*\\?$")
@@ -267,29 +163,3 @@ class BaseDestinationFormSet(forms.BaseFormSet):  # type: ignore[type-arg]
 DestinationFormSet = formset_factory(
     DestinationForm, formset=BaseDestinationFormSet, extra=0, can_delete=True
 )
-
-
-class ConfirmForm(forms.Form):
-    comment = forms.CharField(required=False, max_length=500, widget=forms.TextInput)
-
-
-class ImportForm(forms.Form):
-    file = forms.FileField(label="PSP XML file")
-    display_name = forms.CharField(required=False, max_length=255, help_text="default: the ticket's JobName")
-
-
-class AuditFilterForm(forms.Form):
-    actor = forms.CharField(required=False, label="User")
-    object_type = forms.CharField(required=False, label="Object type")
-    object_id = forms.CharField(required=False, label="Object id")
-    action = forms.ChoiceField(required=False)
-    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        from core.audit import ACTIONS
-
-        action = self.fields["action"]
-        assert isinstance(action, forms.ChoiceField)
-        action.choices = [("", "any")] + [(a, a) for a in ACTIONS]

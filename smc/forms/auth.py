@@ -1,3 +1,5 @@
+"""The sign-in form."""
+
 from __future__ import annotations
 
 from typing import Any

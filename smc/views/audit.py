@@ -7,7 +7,7 @@ from django.shortcuts import render
 
 from core import audit
 from core.roles import requires
-from smc.forms_processes import AuditFilterForm
+from smc.forms.audit import AuditFilterForm
 
 
 @requires("audit")
@@ -21,7 +21,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     query.pop("page", None)
     return render(
         request,
-        "smc/audit.html",
+        "smc/audit/list.html",
         {"form": form, "page": page, "query": query.urlencode(), "choices": audit.choices()},
         status=200 if not form.is_bound or form.is_valid() else 400,
     )

@@ -31,17 +31,9 @@ from scanprocesses.models import (
     ScanProcess,
     ScanProcessVersion,
 )
-from smc.forms_processes import (
-    BaseDestinationFormSet,
-    ConfirmForm,
-    DestinationForm,
-    DestinationFormSet,
-    ImportForm,
-    ProcessForm,
-    TicketForm,
-    size_text,
-)
-from smc.forms_ticket import MUST_HONOR
+from smc.forms.destinations import BaseDestinationFormSet, DestinationForm, DestinationFormSet
+from smc.forms.processes import ConfirmForm, ImportForm, ProcessForm
+from smc.forms.ticket import MUST_HONOR, TicketForm, size_text
 
 PAGE_SIZE = 25
 SORTS = {
