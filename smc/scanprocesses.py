@@ -32,10 +32,10 @@ from django.db import transaction
 from lxml import etree
 
 from devices.protocols import psp, xmlsafe
-from devices.protocols._xmlfields import canonical, foreign_bytes
 from devices.protocols.errors import ProtocolError
 from devices.protocols.namespaces import ODSM, PSP, qn
 from devices.protocols.wsscan import ticket as tk
+from devices.protocols.xmlfields import canonical, foreign_bytes
 from scanserver import naming
 from smc import audit, secretbox
 from smc.models import (
