@@ -33,10 +33,10 @@ from lxml import etree
 
 from core import audit, secretbox
 from devices.protocols import psp, xmlsafe
-from devices.protocols._xmlfields import canonical, foreign_bytes
 from devices.protocols.errors import ProtocolError
 from devices.protocols.namespaces import ODSM, PSP, qn
 from devices.protocols.wsscan import ticket as tk
+from devices.protocols.xmlfields import canonical, foreign_bytes
 from scanprocesses import naming
 from scanprocesses.models import (
     DEFAULT_NAMING_TEMPLATE,

@@ -22,21 +22,6 @@ from typing import ClassVar
 from lxml import etree
 
 from devices.protocols import jobstatus, xmlsafe
-from devices.protocols._xmlfields import (
-    Element,
-    canonical,
-    check_length,
-    child,
-    children,
-    foreign_bytes,
-    foreign_element,
-    label,
-    require,
-    required_text,
-    sub,
-    text_of,
-    tokens,
-)
 from devices.protocols.errors import ProtocolError
 from devices.protocols.jobstatus import (
     FILTER_STATE_REASONS as FILTER_STATE_REASONS,
@@ -71,6 +56,21 @@ from devices.protocols.jobstatus import (
 from devices.protocols.namespaces import DSC, FTR, WSA, action, qn
 from devices.protocols.psp import dialect_local
 from devices.protocols.psp import dialect_uri as dialect_uri
+from devices.protocols.xmlfields import (
+    Element,
+    canonical,
+    check_length,
+    child,
+    children,
+    foreign_bytes,
+    foreign_element,
+    label,
+    require,
+    required_text,
+    sub,
+    text_of,
+    tokens,
+)
 
 NS = DSC
 

@@ -26,16 +26,6 @@ from typing import ClassVar
 from lxml import etree
 
 from devices.protocols import jobstatus, psp, xmlsafe
-from devices.protocols._xmlfields import (
-    Element,
-    canonical,
-    check_length,
-    child,
-    label,
-    require,
-    required_text,
-    sub,
-)
 from devices.protocols.errors import ProtocolError
 from devices.protocols.jobstatus import (
     DocumentDescription,
@@ -48,6 +38,16 @@ from devices.protocols.jobstatus import (
     Documents as Documents,  # re-exported: the content of a Documents ElementData
 )
 from devices.protocols.namespaces import DSP, PSP, WSA, XOP, action, qn
+from devices.protocols.xmlfields import (
+    Element,
+    canonical,
+    check_length,
+    child,
+    label,
+    require,
+    required_text,
+    sub,
+)
 
 NS = DSP
 

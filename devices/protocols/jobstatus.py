@@ -20,7 +20,10 @@ from datetime import datetime
 
 from lxml import etree
 
-from devices.protocols._xmlfields import (
+from devices.protocols.errors import ProtocolError
+from devices.protocols.namespaces import NSMAP, qn
+from devices.protocols.psp import MAX_STRING, dialect_uri
+from devices.protocols.xmlfields import (
     Element,
     check_length,
     check_range,
@@ -40,9 +43,6 @@ from devices.protocols._xmlfields import (
     text_of,
     tokens,
 )
-from devices.protocols.errors import ProtocolError
-from devices.protocols.namespaces import NSMAP, qn
-from devices.protocols.psp import MAX_STRING, dialect_uri
 
 _PREFIX_OF = {uri: prefix for prefix, uri in NSMAP.items()}
 

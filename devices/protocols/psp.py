@@ -38,7 +38,9 @@ from typing import ClassVar
 from lxml import etree
 
 from devices.protocols import xmlsafe
-from devices.protocols._xmlfields import (
+from devices.protocols.errors import ProtocolError
+from devices.protocols.namespaces import EMLF, FSF, FTR, NSMAP, ODSM, PSP, SPF, SPX, WSCN, qn
+from devices.protocols.xmlfields import (
     Element,
     canonical,
     check_length,
@@ -55,8 +57,6 @@ from devices.protocols._xmlfields import (
     sub,
     text_of,
 )
-from devices.protocols.errors import ProtocolError
-from devices.protocols.namespaces import EMLF, FSF, FTR, NSMAP, ODSM, PSP, SPF, SPX, WSCN, qn
 
 log = logging.getLogger(__name__)
 

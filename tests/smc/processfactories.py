@@ -64,7 +64,7 @@ def configuration(
 
 def device(name: str, group: Any, config: ScannerConfiguration | None = None, url: str = "") -> Any:
     from devices.models import Device
-    from devices.protocols._xmlfields import canonical
+    from devices.protocols.xmlfields import canonical
 
     xml = canonical((config or configuration()).to_element()).decode() if config is not False else ""
     return Device.objects.create(

@@ -11,9 +11,9 @@ from datetime import datetime
 
 from lxml import etree
 
+from devices.protocols import xmlfields as x
 from devices.protocols.errors import ProtocolError
 from devices.protocols.namespaces import WSCN, qn
-from devices.protocols.wsscan import _xml as x
 from devices.protocols.wsscan.ticket import (
     COLOR_MODES,
     CONTENT_TYPES,
@@ -61,8 +61,8 @@ class ScannerDescription:
     scanner_location: str | None = None
 
     def to_element(self, tag: str = qn(WSCN, "ScannerDescription")) -> etree._Element:
-        el = x.new(tag)
-        x.sub(el, "ScannerName", self.scanner_name)
+        el = x.new_wscn(tag)
+        x.sub_local(el, "ScannerName", self.scanner_name)
         x.sub_text(el, "ScannerInfo", self.scanner_info)
         x.sub_text(el, "ScannerLocation", self.scanner_location)
         return el
@@ -86,9 +86,9 @@ class Range:
             raise ProtocolError("MinValue %d is above MaxValue %d" % (self.min_value, self.max_value))
 
     def build(self, parent: etree._Element, local: str) -> None:
-        el = x.sub(parent, local)
-        x.sub(el, "MinValue", str(self.min_value))
-        x.sub(el, "MaxValue", str(self.max_value))
+        el = x.sub_local(parent, local)
+        x.sub_local(el, "MinValue", str(self.min_value))
+        x.sub_local(el, "MaxValue", str(self.max_value))
 
     @classmethod
     def from_element(cls, el: etree._Element) -> Range:
@@ -99,31 +99,31 @@ class Range:
 
 
 def _opt_range(el: etree._Element, local: str) -> Range | None:
-    found = x.child(el, local)
+    found = x.child_local(el, local)
     return None if found is None else Range.from_element(found)
 
 
 def _values(el: etree._Element, outer: str, inner: str) -> tuple[str, ...]:
-    wrapper = x.child(el, outer)
+    wrapper = x.child_local(el, outer)
     if wrapper is None:
         return ()
-    return tuple(x.text_of(v) for v in x.children(wrapper, inner))
+    return tuple(x.text_of(v) for v in x.children_local(wrapper, inner))
 
 
 def _sub_values(
     parent: etree._Element, outer: str, inner: str, values: tuple[str, ...] | tuple[int, ...]
 ) -> None:
     if values:
-        wrapper = x.sub(parent, outer)
+        wrapper = x.sub_local(parent, outer)
         for v in values:
-            x.sub(wrapper, inner, str(v))
+            x.sub_local(wrapper, inner, str(v))
 
 
 def _int_values(el: etree._Element, outer: str, inner: str) -> tuple[int, ...]:
-    wrapper = x.child(el, outer)
+    wrapper = x.child_local(el, outer)
     if wrapper is None:
         return ()
-    return tuple(x.parse_int(v) for v in x.children(wrapper, inner))
+    return tuple(x.int_of(v) for v in x.children_local(wrapper, inner))
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ class DeviceSettings:
                 raise ProtocolError("RotationValue %d is not one of 0, 90, 180, 270" % r)
 
     def build(self, parent: etree._Element) -> None:
-        el = x.sub(parent, "DeviceSettings")
+        el = x.sub_local(parent, "DeviceSettings")
         _sub_values(el, "FormatsSupported", "FormatValue", self.formats_supported)
         if self.compression_quality_factor_supported is not None:
             self.compression_quality_factor_supported.build(el, "CompressionQualityFactorSupported")
@@ -159,7 +159,7 @@ class DeviceSettings:
         x.sub_bool(el, "BrightnessSupported", self.brightness_supported)
         x.sub_bool(el, "ContrastSupported", self.contrast_supported)
         if self.scaling_width_supported is not None or self.scaling_height_supported is not None:
-            sc = x.sub(el, "ScalingRangeSupported")
+            sc = x.sub_local(el, "ScalingRangeSupported")
             if self.scaling_width_supported is not None:
                 self.scaling_width_supported.build(sc, "ScalingWidth")
             if self.scaling_height_supported is not None:
@@ -168,7 +168,7 @@ class DeviceSettings:
 
     @classmethod
     def from_element(cls, el: etree._Element) -> DeviceSettings:
-        sc = x.child(el, "ScalingRangeSupported")
+        sc = x.child_local(el, "ScalingRangeSupported")
         return cls(
             formats_supported=_values(el, "FormatsSupported", "FormatValue"),
             compression_quality_factor_supported=_opt_range(el, "CompressionQualityFactorSupported"),
@@ -199,7 +199,7 @@ class InputCapabilities:
         for c in self.colors:
             x.check_token(c, COLOR_MODES, "ColorEntry")
         for r in self.resolution_widths + self.resolution_heights:
-            x.check_range(r, 1, None, "Resolution")
+            x.check_bounds(r, 1, None, "Resolution")
 
     def build_into(self, el: etree._Element, prefix: str) -> None:
         _sub_values(el, prefix + "Color", "ColorEntry", self.colors)
@@ -208,22 +208,22 @@ class InputCapabilities:
         if self.maximum_size is not None:
             self.maximum_size.build(el, prefix + "MaximumSize")
         if self.optical_resolution is not None:
-            opt = x.sub(el, prefix + "OpticalResolution")
-            x.sub(opt, "Width", str(self.optical_resolution.width))
-            x.sub(opt, "Height", str(self.optical_resolution.vertical))
+            opt = x.sub_local(el, prefix + "OpticalResolution")
+            x.sub_local(opt, "Width", str(self.optical_resolution.width))
+            x.sub_local(opt, "Height", str(self.optical_resolution.vertical))
         if self.resolution_widths or self.resolution_heights:
-            res = x.sub(el, prefix + "Resolutions")
+            res = x.sub_local(el, prefix + "Resolutions")
             _sub_values(res, "Widths", "Width", self.resolution_widths)
             _sub_values(res, "Heights", "Height", self.resolution_heights)
 
     @classmethod
     def from_element(cls, el: etree._Element, prefix: str) -> InputCapabilities:
         def size(local: str) -> Size | None:
-            found = x.child(el, prefix + local)
+            found = x.child_local(el, prefix + local)
             return None if found is None else Size.from_element(found)
 
-        opt_el = x.child(el, prefix + "OpticalResolution")
-        res_el = x.child(el, prefix + "Resolutions")
+        opt_el = x.child_local(el, prefix + "OpticalResolution")
+        res_el = x.child_local(el, prefix + "Resolutions")
         return cls(
             colors=_values(el, prefix + "Color", "ColorEntry"),
             minimum_size=size("MinimumSize"),
@@ -247,16 +247,16 @@ class ADF:
     back: InputCapabilities | None = None
 
     def build(self, parent: etree._Element) -> None:
-        el = x.sub(parent, "ADF")
+        el = x.sub_local(parent, "ADF")
         x.sub_bool(el, "ADFSupportsDuplex", self.supports_duplex)
         for local, caps in (("ADFFront", self.front), ("ADFBack", self.back)):
             if caps is not None:
-                caps.build_into(x.sub(el, local), "ADF")
+                caps.build_into(x.sub_local(el, local), "ADF")
 
     @classmethod
     def from_element(cls, el: etree._Element) -> ADF:
-        front = x.child(el, "ADFFront")
-        back = x.child(el, "ADFBack")
+        front = x.child_local(el, "ADFFront")
+        back = x.child_local(el, "ADFBack")
         return cls(
             supports_duplex=bool(x.opt_bool(el, "ADFSupportsDuplex")),
             front=None if front is None else InputCapabilities.from_element(front, "ADF"),
@@ -274,7 +274,7 @@ class Film:
             x.check_token(m, FILM_SCAN_MODES, "FilmScanModeValue")
 
     def build(self, parent: etree._Element) -> None:
-        el = x.sub(parent, "Film")
+        el = x.sub_local(parent, "Film")
         _sub_values(el, "FilmScanModesSupported", "FilmScanModeValue", self.scan_modes_supported)
         self.capabilities.build_into(el, "Film")
 
@@ -294,10 +294,10 @@ class ScannerConfiguration:
     film: Film | None = None
 
     def to_element(self, tag: str = qn(WSCN, "ScannerConfiguration")) -> etree._Element:
-        el = x.new(tag)
+        el = x.new_wscn(tag)
         self.device_settings.build(el)
         if self.platen is not None:
-            self.platen.build_into(x.sub(el, "Platen"), "Platen")
+            self.platen.build_into(x.sub_local(el, "Platen"), "Platen")
         if self.adf is not None:
             self.adf.build(el)
         if self.film is not None:
@@ -306,10 +306,10 @@ class ScannerConfiguration:
 
     @classmethod
     def from_element(cls, el: etree._Element) -> ScannerConfiguration:
-        ds = x.child(el, "DeviceSettings")
-        platen = x.child(el, "Platen")
-        adf = x.child(el, "ADF")
-        film = x.child(el, "Film")
+        ds = x.child_local(el, "DeviceSettings")
+        platen = x.child_local(el, "Platen")
+        adf = x.child_local(el, "ADF")
+        film = x.child_local(el, "Film")
         return cls(
             device_settings=DeviceSettings() if ds is None else DeviceSettings.from_element(ds),
             platen=None if platen is None else InputCapabilities.from_element(platen, "Platen"),
@@ -347,9 +347,9 @@ class ScannerConfiguration:
 def _condition_id(el: etree._Element) -> int:
     raw = x.attr(el, "Id")
     if raw is None:
-        raise ProtocolError("%s lacks its Id attribute" % x.describe(el))
+        raise ProtocolError("%s lacks its Id attribute" % x.local_name(el))
     if not raw.strip().isdigit():
-        raise ProtocolError("%s Id must be an integer, got %r" % (x.describe(el), raw))
+        raise ProtocolError("%s Id must be an integer, got %r" % (x.local_name(el), raw))
     return int(raw)
 
 
@@ -362,26 +362,26 @@ class DeviceCondition:
     severity: str
 
     def __post_init__(self) -> None:
-        x.check_range(self.id, 1, 2147483648, "DeviceCondition Id")
+        x.check_bounds(self.id, 1, 2147483648, "DeviceCondition Id")
         x.check_token(self.name, CONDITION_NAMES, "DeviceCondition Name")
         x.check_token(self.component, CONDITION_COMPONENTS, "Component")
         x.check_token(self.severity, CONDITION_SEVERITIES, "Severity")
 
     def to_element(self, tag: str = qn(WSCN, "DeviceCondition")) -> etree._Element:
-        el = x.new(tag)
+        el = x.new_wscn(tag)
         # The DSD example writes the attribute unqualified; we follow it and accept both.
         el.set("Id", str(self.id))
         x.sub_datetime(el, "Time", self.time)
-        x.sub(el, "Name", self.name)
-        x.sub(el, "Component", self.component)
-        x.sub(el, "Severity", self.severity)
+        x.sub_local(el, "Name", self.name)
+        x.sub_local(el, "Component", self.component)
+        x.sub_local(el, "Severity", self.severity)
         return el
 
     @classmethod
     def from_element(cls, el: etree._Element) -> DeviceCondition:
         return cls(
             id=_condition_id(el),
-            time=x.parse_datetime(x.require(el, "Time")),
+            time=x.datetime_of(x.require_local(el, "Time")),
             name=x.req_text(el, "Name"),
             component=x.req_text(el, "Component"),
             severity=x.req_text(el, "Severity"),
@@ -398,29 +398,29 @@ class ConditionHistoryEntry:
     clear_time: datetime
 
     def __post_init__(self) -> None:
-        x.check_range(self.id, 1, 2147483648, "ConditionHistoryEntry Id")
+        x.check_bounds(self.id, 1, 2147483648, "ConditionHistoryEntry Id")
         x.check_token(self.name, CONDITION_NAMES, "ConditionHistoryEntry Name")
         x.check_token(self.component, CONDITION_COMPONENTS, "Component")
         x.check_token(self.severity, CONDITION_SEVERITIES, "Severity")
 
     def build(self, parent: etree._Element) -> None:
-        el = x.sub(parent, "ConditionHistoryEntry")
+        el = x.sub_local(parent, "ConditionHistoryEntry")
         el.set("Id", str(self.id))
         x.sub_datetime(el, "Time", self.time)
-        x.sub(el, "Name", self.name)
-        x.sub(el, "Component", self.component)
-        x.sub(el, "Severity", self.severity)
+        x.sub_local(el, "Name", self.name)
+        x.sub_local(el, "Component", self.component)
+        x.sub_local(el, "Severity", self.severity)
         x.sub_datetime(el, "ClearTime", self.clear_time)
 
     @classmethod
     def from_element(cls, el: etree._Element) -> ConditionHistoryEntry:
         return cls(
             id=_condition_id(el),
-            time=x.parse_datetime(x.require(el, "Time")),
+            time=x.datetime_of(x.require_local(el, "Time")),
             name=x.req_text(el, "Name"),
             component=x.req_text(el, "Component"),
             severity=x.req_text(el, "Severity"),
-            clear_time=x.parse_datetime(x.require(el, "ClearTime")),
+            clear_time=x.datetime_of(x.require_local(el, "ClearTime")),
         )
 
 
@@ -451,37 +451,37 @@ class ScannerStatus:
             x.check_token(r, SCANNER_STATE_REASONS, "ScannerStateReason")
 
     def to_element(self, tag: str = qn(WSCN, "ScannerStatus")) -> etree._Element:
-        el = x.new(tag)
+        el = x.new_wscn(tag)
         x.sub_datetime(el, "ScannerCurrentTime", self.scanner_current_time)
-        x.sub(el, "ScannerState", self.scanner_state)
+        x.sub_local(el, "ScannerState", self.scanner_state)
         if self.active_conditions:
-            ac = x.sub(el, "ActiveConditions")
+            ac = x.sub_local(el, "ActiveConditions")
             for c in self.active_conditions:
                 ac.append(c.to_element())
         build_reasons(el, "ScannerStateReasons", "ScannerStateReason", self.scanner_state_reasons)
         if self.condition_history:
-            ch = x.sub(el, "ConditionHistory")
+            ch = x.sub_local(el, "ConditionHistory")
             for entry in self.condition_history:
                 entry.build(ch)
         return el
 
     @classmethod
     def from_element(cls, el: etree._Element) -> ScannerStatus:
-        ac = x.child(el, "ActiveConditions")
-        ch = x.child(el, "ConditionHistory")
+        ac = x.child_local(el, "ActiveConditions")
+        ch = x.child_local(el, "ConditionHistory")
         return cls(
             scanner_current_time=x.opt_datetime(el, "ScannerCurrentTime"),
             scanner_state=x.req_text(el, "ScannerState"),
             active_conditions=()
             if ac is None
-            else tuple(DeviceCondition.from_element(c) for c in x.children(ac, "DeviceCondition")),
+            else tuple(DeviceCondition.from_element(c) for c in x.children_local(ac, "DeviceCondition")),
             scanner_state_reasons=state_reasons_from(
                 el, SCANNER_STATE_REASONS, "ScannerStateReasons", "ScannerStateReason"
             ),
             condition_history=()
             if ch is None
             else tuple(
-                ConditionHistoryEntry.from_element(c) for c in x.children(ch, "ConditionHistoryEntry")
+                ConditionHistoryEntry.from_element(c) for c in x.children_local(ch, "ConditionHistoryEntry")
             ),
         )
 

@@ -19,9 +19,9 @@ from typing import ClassVar
 
 from lxml import etree
 
+from devices.protocols import xmlfields as x
 from devices.protocols.errors import ProtocolError
 from devices.protocols.namespaces import DSD, WSCN, qn
-from devices.protocols.wsscan import _xml as x
 from devices.protocols.wsscan import actions as a
 from devices.protocols.wsscan.elements import (
     SCANNER_STATE_REASONS,
@@ -40,11 +40,11 @@ EVENT_NAMESPACES: tuple[str, ...] = (WSCN, DSD)
 
 
 def _outer(ns: str, local: str) -> etree._Element:
-    return x.new(qn(ns, local))
+    return x.new_wscn(qn(ns, local))
 
 
 def _wrapper(el: etree._Element, local: str, nss: Iterable[str] = EVENT_NAMESPACES) -> etree._Element:
-    return x.require(el, local, nss)
+    return x.require_local(el, local, nss)
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class ScannerElementsChangeEvent:
 
     def to_element(self, ns: str = WSCN) -> etree._Element:
         el = _outer(ns, "ScannerElementsChangeEvent")
-        changes = x.sub(el, "ElementChanges", ns=ns)
+        changes = x.sub_local(el, "ElementChanges", ns=ns)
         if self.description is not None:
             changes.append(self.description.to_element())
         if self.configuration is not None:
@@ -70,9 +70,9 @@ class ScannerElementsChangeEvent:
     @classmethod
     def from_element(cls, el: etree._Element) -> ScannerElementsChangeEvent:
         changes = _wrapper(el, "ElementChanges")
-        desc = x.child(changes, "ScannerDescription")
-        conf = x.child(changes, "ScannerConfiguration")
-        ticket = x.child(changes, "DefaultScanTicket")
+        desc = x.child_local(changes, "ScannerDescription")
+        conf = x.child_local(changes, "ScannerConfiguration")
+        ticket = x.child_local(changes, "DefaultScanTicket")
         return cls(
             description=None if desc is None else ScannerDescription.from_element(desc),
             configuration=None if conf is None else ScannerConfiguration.from_element(conf),
@@ -93,8 +93,8 @@ class ScannerStatusSummaryEvent:
 
     def to_element(self, ns: str = WSCN) -> etree._Element:
         el = _outer(ns, "ScannerStatusSummaryEvent")
-        summary = x.sub(el, "StatusSummary", ns=ns)
-        x.sub(summary, "ScannerState", self.scanner_state)
+        summary = x.sub_local(el, "StatusSummary", ns=ns)
+        x.sub_local(summary, "ScannerState", self.scanner_state)
         build_reasons(summary, "ScannerStateReasons", "ScannerStateReason", self.scanner_state_reasons)
         return el
 
@@ -131,12 +131,12 @@ class ScannerStatusConditionClearedEvent:
     clear_time: datetime
 
     def __post_init__(self) -> None:
-        x.check_range(self.condition_id, 1, 2147483648, "ConditionId")
+        x.check_bounds(self.condition_id, 1, 2147483648, "ConditionId")
 
     def to_element(self, ns: str = WSCN) -> etree._Element:
         el = _outer(ns, "ScannerStatusConditionClearedEvent")
-        cleared = x.sub(el, "DeviceConditionCleared", ns=ns)
-        x.sub(cleared, "ConditionId", str(self.condition_id))
+        cleared = x.sub_local(el, "DeviceConditionCleared", ns=ns)
+        x.sub_local(cleared, "ConditionId", str(self.condition_id))
         x.sub_datetime(cleared, "ConditionClearTime", self.clear_time)
         return el
 
@@ -145,7 +145,7 @@ class ScannerStatusConditionClearedEvent:
         cleared = _wrapper(el, "DeviceConditionCleared")
         return cls(
             condition_id=x.req_int(cleared, "ConditionId"),
-            clear_time=x.parse_datetime(x.require(cleared, "ConditionClearTime")),
+            clear_time=x.datetime_of(x.require_local(cleared, "ConditionClearTime")),
         )
 
 
@@ -175,20 +175,20 @@ class JobEndState:
     job_completed_time: datetime | None = None
 
     def __post_init__(self) -> None:
-        x.check_range(self.job_id, 1, None, "JobId")
+        x.check_bounds(self.job_id, 1, None, "JobId")
         x.check_token(self.job_completed_state, JOB_COMPLETED_STATES, "JobCompletedState")
         for r in self.job_completed_state_reasons:
             x.check_token(r, JOB_STATE_REASONS, "JobStateReason")
-        x.check_range(self.scans_completed, 0, None, "ScansCompleted")
+        x.check_bounds(self.scans_completed, 0, None, "ScansCompleted")
 
     def to_element(self, tag: str = qn(WSCN, "JobEndState")) -> etree._Element:
-        el = x.new(tag)
-        x.sub(el, "JobId", str(self.job_id))
-        x.sub(el, "JobCompletedState", self.job_completed_state)
+        el = x.new_wscn(tag)
+        x.sub_local(el, "JobId", str(self.job_id))
+        x.sub_local(el, "JobCompletedState", self.job_completed_state)
         build_reasons(el, "JobCompletedStateReasons", "JobStateReason", self.job_completed_state_reasons)
-        x.sub(el, "JobName", self.job_name)
-        x.sub(el, "JobOriginatingUserName", self.job_originating_user_name)
-        x.sub(el, "ScansCompleted", str(self.scans_completed))
+        x.sub_local(el, "JobName", self.job_name)
+        x.sub_local(el, "JobOriginatingUserName", self.job_originating_user_name)
+        x.sub_local(el, "ScansCompleted", str(self.scans_completed))
         x.sub_datetime(el, "JobCompletedTime", self.job_completed_time)
         return el
 
@@ -230,8 +230,8 @@ class ScanAvailableEvent:
 
     def to_element(self, ns: str = WSCN) -> etree._Element:
         el = _outer(ns, "ScanAvailableEvent")
-        x.sub(el, "ClientContext", self.client_context)
-        x.sub(el, "ScanIdentifier", self.scan_identifier)
+        x.sub_local(el, "ClientContext", self.client_context)
+        x.sub_local(el, "ScanIdentifier", self.scan_identifier)
         return el
 
     @classmethod
@@ -298,17 +298,17 @@ class ScanDestinations:
             raise ProtocolError("ScanDestinations must hold at least one ScanDestination")
 
     def to_element(self) -> etree._Element:
-        el = x.new(qn(WSCN, "ScanDestinations"))
+        el = x.new_wscn(qn(WSCN, "ScanDestinations"))
         for d in self.destinations:
-            dest = x.sub(el, "ScanDestination")
-            x.sub(dest, "ClientDisplayName", d.client_display_name)
-            x.sub(dest, "ClientContext", d.client_context)
+            dest = x.sub_local(el, "ScanDestination")
+            x.sub_local(dest, "ClientDisplayName", d.client_display_name)
+            x.sub_local(dest, "ClientContext", d.client_context)
         return el
 
     @classmethod
     def from_element(cls, el: etree._Element) -> ScanDestinations:
         found = []
-        for dest in x.children(el, "ScanDestination"):
+        for dest in x.children_local(el, "ScanDestination"):
             # The WDD example writes ClientDisplayString; the schema says ClientDisplayName.
             name = x.opt_text(dest, "ClientDisplayName") or x.opt_text(dest, "ClientDisplayString")
             if name is None:
@@ -330,11 +330,11 @@ class DestinationResponses:
     responses: tuple[DestinationResponse, ...]
 
     def to_element(self) -> etree._Element:
-        el = x.new(qn(WSCN, "DestinationResponses"))
+        el = x.new_wscn(qn(WSCN, "DestinationResponses"))
         for r in self.responses:
-            resp = x.sub(el, "DestinationResponse")
-            x.sub(resp, "ClientContext", r.client_context)
-            x.sub(resp, "DestinationToken", r.destination_token)
+            resp = x.sub_local(el, "DestinationResponse")
+            x.sub_local(resp, "ClientContext", r.client_context)
+            x.sub_local(resp, "DestinationToken", r.destination_token)
         return el
 
     @classmethod
@@ -345,7 +345,7 @@ class DestinationResponses:
                     client_context=x.req_text(r, "ClientContext"),
                     destination_token=x.req_text(r, "DestinationToken"),
                 )
-                for r in x.children(el, "DestinationResponse")
+                for r in x.children_local(el, "DestinationResponse")
             )
         )
 
@@ -358,11 +358,11 @@ class DestinationResponses:
 
 def find_scan_destinations(parent: etree._Element) -> ScanDestinations | None:
     """The ScanDestinations extension among the children of a ``wse:Subscribe``, if any."""
-    found = x.child(parent, "ScanDestinations")
+    found = x.child_local(parent, "ScanDestinations")
     return None if found is None else ScanDestinations.from_element(found)
 
 
 def find_destination_responses(parent: etree._Element) -> DestinationResponses | None:
     """The DestinationResponses extension among the children of a ``wse:SubscribeResponse``."""
-    found = x.child(parent, "DestinationResponses")
+    found = x.child_local(parent, "DestinationResponses")
     return None if found is None else DestinationResponses.from_element(found)

@@ -16,9 +16,9 @@ from typing import ClassVar
 
 from lxml import etree
 
+from devices.protocols import xmlfields as x
 from devices.protocols.errors import ProtocolError
 from devices.protocols.namespaces import NSMAP, WSCN, XOP, qn
-from devices.protocols.wsscan import _xml as x
 from devices.protocols.wsscan import actions as a
 from devices.protocols.wsscan.elements import (
     ScannerElement,
@@ -75,24 +75,24 @@ JOB_ELEMENT_NAMES: tuple[str, ...] = (NAME_JOB_STATUS, NAME_SCAN_TICKET, NAME_DO
 
 def _job_id(el: etree._Element, local: str = "JobId") -> int:
     value = x.req_int(el, local)
-    x.check_range(value, 1, None, local)
+    x.check_bounds(value, 1, None, local)
     return value
 
 
 def _check_job_id(value: int) -> None:
-    x.check_range(value, 1, None, "JobId")
+    x.check_bounds(value, 1, None, "JobId")
 
 
 def _requested_names(el: etree._Element) -> tuple[str, ...]:
-    req = x.require(el, "RequestedElements")
-    names = tuple(x.qname_text(n) for n in x.children(req, "Name"))
+    req = x.require_local(el, "RequestedElements")
+    names = tuple(x.qname_of(n) for n in x.children_local(req, "Name"))
     if not names:
         raise ProtocolError("RequestedElements must name at least one element")
     return names
 
 
 def _build_requested(parent: etree._Element, names: tuple[str, ...]) -> None:
-    req = x.sub(parent, "RequestedElements")
+    req = x.sub_local(parent, "RequestedElements")
     for name in names:
         x.qname_element(req, "Name", name)
 
@@ -107,15 +107,15 @@ class ImageInfo:
     bytes_per_line: int
 
     def __post_init__(self) -> None:
-        x.check_range(self.pixels_per_line, 0, None, "PixelsPerLine")
-        x.check_range(self.number_of_lines, 0, None, "NumberOfLines")
-        x.check_range(self.bytes_per_line, 0, None, "BytesPerLine")
+        x.check_bounds(self.pixels_per_line, 0, None, "PixelsPerLine")
+        x.check_bounds(self.number_of_lines, 0, None, "NumberOfLines")
+        x.check_bounds(self.bytes_per_line, 0, None, "BytesPerLine")
 
     def build(self, parent: etree._Element, local: str) -> None:
-        el = x.sub(parent, local)
-        x.sub(el, "PixelsPerLine", str(self.pixels_per_line))
-        x.sub(el, "NumberOfLines", str(self.number_of_lines))
-        x.sub(el, "BytesPerLine", str(self.bytes_per_line))
+        el = x.sub_local(parent, local)
+        x.sub_local(el, "PixelsPerLine", str(self.pixels_per_line))
+        x.sub_local(el, "NumberOfLines", str(self.number_of_lines))
+        x.sub_local(el, "BytesPerLine", str(self.bytes_per_line))
 
     @classmethod
     def from_element(cls, el: etree._Element) -> ImageInfo:
@@ -132,7 +132,7 @@ class ImageInformation:
     back: ImageInfo | None = None
 
     def to_element(self, tag: str = qn(WSCN, "ImageInformation")) -> etree._Element:
-        el = x.new(tag)
+        el = x.new_wscn(tag)
         self.front.build(el, "MediaFrontImageInfo")
         if self.back is not None:
             self.back.build(el, "MediaBackImageInfo")
@@ -140,9 +140,9 @@ class ImageInformation:
 
     @classmethod
     def from_element(cls, el: etree._Element) -> ImageInformation:
-        back = x.child(el, "MediaBackImageInfo")
+        back = x.child_local(el, "MediaBackImageInfo")
         return cls(
-            front=ImageInfo.from_element(x.require(el, "MediaFrontImageInfo")),
+            front=ImageInfo.from_element(x.require_local(el, "MediaFrontImageInfo")),
             back=None if back is None else ImageInfo.from_element(back),
         )
 
@@ -154,8 +154,8 @@ class ValidationInfo:
     valid_scan_ticket: ScanTicket | None = None
 
     def to_element(self, tag: str = qn(WSCN, "ValidationInfo")) -> etree._Element:
-        el = x.new(tag)
-        x.sub(el, "ValidTicket", x.fmt_bool(self.valid_ticket))
+        el = x.new_wscn(tag)
+        x.sub_local(el, "ValidTicket", x.format_bool(self.valid_ticket))
         if self.image_information is not None:
             el.append(self.image_information.to_element())
         if self.valid_scan_ticket is not None:
@@ -164,10 +164,10 @@ class ValidationInfo:
 
     @classmethod
     def from_element(cls, el: etree._Element) -> ValidationInfo:
-        info = x.child(el, "ImageInformation")
-        valid = x.child(el, "ValidScanTicket")
+        info = x.child_local(el, "ImageInformation")
+        valid = x.child_local(el, "ValidScanTicket")
         return cls(
-            valid_ticket=x.parse_bool(x.require(el, "ValidTicket")),
+            valid_ticket=x.bool_of(x.require_local(el, "ValidTicket")),
             image_information=None if info is None else ImageInformation.from_element(info),
             valid_scan_ticket=None if valid is None else ScanTicket.from_element(valid),
         )
@@ -187,14 +187,14 @@ class JobStatus:
         x.check_token(self.job_state, JOB_STATES, "JobState")
         for r in self.job_state_reasons:
             x.check_token(r, JOB_STATE_REASONS, "JobStateReason")
-        x.check_range(self.scans_completed, 0, None, "ScansCompleted")
+        x.check_bounds(self.scans_completed, 0, None, "ScansCompleted")
 
     def to_element(self, tag: str = qn(WSCN, "JobStatus")) -> etree._Element:
-        el = x.new(tag)
-        x.sub(el, "JobId", str(self.job_id))
-        x.sub(el, "JobState", self.job_state)
+        el = x.new_wscn(tag)
+        x.sub_local(el, "JobId", str(self.job_id))
+        x.sub_local(el, "JobState", self.job_state)
         build_reasons(el, "JobStateReasons", "JobStateReason", self.job_state_reasons)
-        x.sub(el, "ScansCompleted", str(self.scans_completed))
+        x.sub_local(el, "ScansCompleted", str(self.scans_completed))
         x.sub_datetime(el, "JobCreatedTime", self.job_created_time)
         x.sub_datetime(el, "JobCompletedTime", self.job_completed_time)
         return el
@@ -225,16 +225,16 @@ class JobSummary:
         x.check_token(self.job_state, JOB_STATES, "JobState")
         for r in self.job_state_reasons:
             x.check_token(r, JOB_STATE_REASONS, "JobStateReason")
-        x.check_range(self.scans_completed, 0, None, "ScansCompleted")
+        x.check_bounds(self.scans_completed, 0, None, "ScansCompleted")
 
     def build(self, parent: etree._Element) -> None:
-        el = x.sub(parent, "JobSummary")
-        x.sub(el, "JobId", str(self.job_id))
-        x.sub(el, "JobName", self.job_name)
-        x.sub(el, "JobOriginatingUserName", self.job_originating_user_name)
-        x.sub(el, "JobState", self.job_state)
+        el = x.sub_local(parent, "JobSummary")
+        x.sub_local(el, "JobId", str(self.job_id))
+        x.sub_local(el, "JobName", self.job_name)
+        x.sub_local(el, "JobOriginatingUserName", self.job_originating_user_name)
+        x.sub_local(el, "JobState", self.job_state)
         build_reasons(el, "JobStateReasons", "JobStateReason", self.job_state_reasons)
-        x.sub(el, "ScansCompleted", str(self.scans_completed))
+        x.sub_local(el, "ScansCompleted", str(self.scans_completed))
 
     @classmethod
     def from_element(cls, el: etree._Element) -> JobSummary:
@@ -254,21 +254,21 @@ class Documents:
     document_names: tuple[str, ...] = ()
 
     def to_element(self, tag: str = qn(WSCN, "Documents")) -> etree._Element:
-        el = x.new(tag)
+        el = x.new_wscn(tag)
         el.append(self.final_parameters.to_element(qn(WSCN, "DocumentFinalParameters")))
         for name in self.document_names:
-            desc = x.sub(x.sub(el, "Document"), "DocumentDescription")
-            x.sub(desc, "DocumentName", name)
+            desc = x.sub_local(x.sub_local(el, "Document"), "DocumentDescription")
+            x.sub_local(desc, "DocumentName", name)
         return el
 
     @classmethod
     def from_element(cls, el: etree._Element) -> Documents:
         names = []
-        for doc in x.children(el, "Document"):
-            desc = x.require(doc, "DocumentDescription")
+        for doc in x.children_local(el, "Document"):
+            desc = x.require_local(doc, "DocumentDescription")
             names.append(x.req_text(desc, "DocumentName"))
         return cls(
-            final_parameters=DocumentParameters.from_element(x.require(el, "DocumentFinalParameters")),
+            final_parameters=DocumentParameters.from_element(x.require_local(el, "DocumentFinalParameters")),
             document_names=tuple(names),
         )
 
@@ -296,7 +296,7 @@ class ElementData:
         q = etree.QName(self.name)
         prefix = next((p for p, uri in el.nsmap.items() if uri == q.namespace and p), None)
         el.set("Name", q.localname if prefix is None else "%s:%s" % (prefix, q.localname))
-        el.set("Valid", x.fmt_bool(self.valid))
+        el.set("Valid", x.format_bool(self.valid))
         if self.content is not None:
             if isinstance(self.content, JobStatus | Documents):
                 el.append(self.content.to_element())
@@ -316,7 +316,7 @@ class ElementData:
             raise ProtocolError("ElementData Name %r uses an undeclared prefix" % raw_name)
         name = qn(ns, local) if ns else local
         raw_valid = x.attr(el, "Valid")
-        valid = True if raw_valid is None else x.parse_bool_text(raw_valid, "ElementData Valid")
+        valid = True if raw_valid is None else x.parse_bool_strict(raw_valid, "ElementData Valid")
         content: ScannerElement | JobElement | None = None
         for c in el:
             if not isinstance(c.tag, str):
@@ -335,7 +335,9 @@ class ElementData:
 
 
 def _elements_list(el: etree._Element, wrapper: str) -> tuple[ElementData, ...]:
-    return tuple(ElementData.from_element(d) for d in x.children(x.require(el, wrapper), "ElementData"))
+    return tuple(
+        ElementData.from_element(d) for d in x.children_local(x.require_local(el, wrapper), "ElementData")
+    )
 
 
 # -- operations -----------------------------------------------------------------------------
@@ -347,7 +349,7 @@ class GetScannerElementsRequest:
     names: tuple[str, ...] = SCANNER_ELEMENT_NAMES
 
     def to_element(self) -> etree._Element:
-        el = x.new(qn(WSCN, "GetScannerElementsRequest"))
+        el = x.new_wscn(qn(WSCN, "GetScannerElementsRequest"))
         _build_requested(el, self.names)
         return el
 
@@ -362,8 +364,8 @@ class GetScannerElementsResponse:
     elements: tuple[ElementData, ...] = ()
 
     def to_element(self) -> etree._Element:
-        el = x.new(qn(WSCN, "GetScannerElementsResponse"))
-        wrapper = x.sub(el, "ScannerElements")
+        el = x.new_wscn(qn(WSCN, "GetScannerElementsResponse"))
+        wrapper = x.sub_local(el, "ScannerElements")
         for data in self.elements:
             data.build(wrapper)
         return el
@@ -386,13 +388,13 @@ class ValidateScanTicketRequest:
     ticket: ScanTicket
 
     def to_element(self) -> etree._Element:
-        el = x.new(qn(WSCN, "ValidateScanTicketRequest"))
+        el = x.new_wscn(qn(WSCN, "ValidateScanTicketRequest"))
         el.append(self.ticket.to_element())
         return el
 
     @classmethod
     def from_element(cls, el: etree._Element) -> ValidateScanTicketRequest:
-        return cls(ticket=ScanTicket.from_element(x.require(el, "ScanTicket")))
+        return cls(ticket=ScanTicket.from_element(x.require_local(el, "ScanTicket")))
 
 
 @dataclass(frozen=True)
@@ -401,13 +403,13 @@ class ValidateScanTicketResponse:
     validation_info: ValidationInfo
 
     def to_element(self) -> etree._Element:
-        el = x.new(qn(WSCN, "ValidateScanTicketResponse"))
+        el = x.new_wscn(qn(WSCN, "ValidateScanTicketResponse"))
         el.append(self.validation_info.to_element())
         return el
 
     @classmethod
     def from_element(cls, el: etree._Element) -> ValidateScanTicketResponse:
-        return cls(validation_info=ValidationInfo.from_element(x.require(el, "ValidationInfo")))
+        return cls(validation_info=ValidationInfo.from_element(x.require_local(el, "ValidationInfo")))
 
 
 @dataclass(frozen=True)
@@ -421,7 +423,7 @@ class CreateScanJobRequest:
     destination_token: str | None = None
 
     def to_element(self) -> etree._Element:
-        el = x.new(qn(WSCN, "CreateScanJobRequest"))
+        el = x.new_wscn(qn(WSCN, "CreateScanJobRequest"))
         x.sub_text(el, "ScanIdentifier", self.scan_identifier)
         x.sub_text(el, "DestinationToken", self.destination_token)
         el.append(self.ticket.to_element())
@@ -430,7 +432,7 @@ class CreateScanJobRequest:
     @classmethod
     def from_element(cls, el: etree._Element) -> CreateScanJobRequest:
         return cls(
-            ticket=ScanTicket.from_element(x.require(el, "ScanTicket")),
+            ticket=ScanTicket.from_element(x.require_local(el, "ScanTicket")),
             scan_identifier=x.opt_text(el, "ScanIdentifier"),
             destination_token=x.opt_text(el, "DestinationToken"),
         )
@@ -450,9 +452,9 @@ class CreateScanJobResponse:
             raise ProtocolError("JobToken must not be empty")
 
     def to_element(self) -> etree._Element:
-        el = x.new(qn(WSCN, "CreateScanJobResponse"))
-        x.sub(el, "JobId", str(self.job_id))
-        x.sub(el, "JobToken", self.job_token)
+        el = x.new_wscn(qn(WSCN, "CreateScanJobResponse"))
+        x.sub_local(el, "JobId", str(self.job_id))
+        x.sub_local(el, "JobToken", self.job_token)
         el.append(self.image_information.to_element())
         el.append(self.document_final_parameters.to_element(qn(WSCN, "DocumentFinalParameters")))
         return el
@@ -460,13 +462,13 @@ class CreateScanJobResponse:
     @classmethod
     def from_element(cls, el: etree._Element) -> CreateScanJobResponse:
         # Some devices misspell the element (WDD example: DocumentFinalParamters); accept both.
-        final = x.child(el, "DocumentFinalParameters")
+        final = x.child_local(el, "DocumentFinalParameters")
         if final is None:
-            final = x.require(el, "DocumentFinalParamters")
+            final = x.require_local(el, "DocumentFinalParamters")
         return cls(
             job_id=_job_id(el),
             job_token=x.req_text(el, "JobToken"),
-            image_information=ImageInformation.from_element(x.require(el, "ImageInformation")),
+            image_information=ImageInformation.from_element(x.require_local(el, "ImageInformation")),
             document_final_parameters=DocumentParameters.from_element(final),
         )
 
@@ -482,10 +484,10 @@ class RetrieveImageRequest:
         _check_job_id(self.job_id)
 
     def to_element(self) -> etree._Element:
-        el = x.new(qn(WSCN, "RetrieveImageRequest"))
-        x.sub(el, "JobId", str(self.job_id))
-        x.sub(el, "JobToken", self.job_token)
-        x.sub(x.sub(el, "DocumentDescription"), "DocumentName", self.document_name)
+        el = x.new_wscn(qn(WSCN, "RetrieveImageRequest"))
+        x.sub_local(el, "JobId", str(self.job_id))
+        x.sub_local(el, "JobToken", self.job_token)
+        x.sub_local(x.sub_local(el, "DocumentDescription"), "DocumentName", self.document_name)
         return el
 
     @classmethod
@@ -493,7 +495,7 @@ class RetrieveImageRequest:
         return cls(
             job_id=_job_id(el),
             job_token=x.req_text(el, "JobToken"),
-            document_name=x.req_text(x.require(el, "DocumentDescription"), "DocumentName"),
+            document_name=x.req_text(x.require_local(el, "DocumentDescription"), "DocumentName"),
         )
 
 
@@ -517,15 +519,15 @@ class RetrieveImageResponse:
         return unquote(self.href[4:])
 
     def to_element(self) -> etree._Element:
-        el = x.new(qn(WSCN, "RetrieveImageResponse"))
-        data = x.sub(el, "ScanData")
+        el = x.new_wscn(qn(WSCN, "RetrieveImageResponse"))
+        data = x.sub_local(el, "ScanData")
         etree.SubElement(data, qn(XOP, "Include"), nsmap={"xop": XOP}, href=self.href)
         return el
 
     @classmethod
     def from_element(cls, el: etree._Element) -> RetrieveImageResponse:
-        data = x.require(el, "ScanData")
-        include = x.child(data, "Include", (XOP,))
+        data = x.require_local(el, "ScanData")
+        include = x.child_local(data, "Include", (XOP,))
         if include is None or not include.get("href"):
             raise ProtocolError("ScanData lacks an xop:Include with an href")
         return cls(href=include.get("href", "").strip())
@@ -540,8 +542,8 @@ class CancelJobRequest:
         _check_job_id(self.job_id)
 
     def to_element(self) -> etree._Element:
-        el = x.new(qn(WSCN, "CancelJobRequest"))
-        x.sub(el, "JobId", str(self.job_id))
+        el = x.new_wscn(qn(WSCN, "CancelJobRequest"))
+        x.sub_local(el, "JobId", str(self.job_id))
         return el
 
     @classmethod
@@ -554,7 +556,7 @@ class CancelJobResponse:
     ACTION: ClassVar[str] = a.ACTION_CANCEL_JOB_RESPONSE
 
     def to_element(self) -> etree._Element:
-        return x.new(qn(WSCN, "CancelJobResponse"))
+        return x.new_wscn(qn(WSCN, "CancelJobResponse"))
 
     @classmethod
     def from_element(cls, el: etree._Element) -> CancelJobResponse:
@@ -571,8 +573,8 @@ class GetJobElementsRequest:
         _check_job_id(self.job_id)
 
     def to_element(self) -> etree._Element:
-        el = x.new(qn(WSCN, "GetJobElementsRequest"))
-        x.sub(el, "JobId", str(self.job_id))
+        el = x.new_wscn(qn(WSCN, "GetJobElementsRequest"))
+        x.sub_local(el, "JobId", str(self.job_id))
         _build_requested(el, self.names)
         return el
 
@@ -587,8 +589,8 @@ class GetJobElementsResponse:
     elements: tuple[ElementData, ...] = ()
 
     def to_element(self) -> etree._Element:
-        el = x.new(qn(WSCN, "GetJobElementsResponse"))
-        wrapper = x.sub(el, "JobElements")
+        el = x.new_wscn(qn(WSCN, "GetJobElementsResponse"))
+        wrapper = x.sub_local(el, "JobElements")
         for data in self.elements:
             data.build(wrapper)
         return el
@@ -599,10 +601,10 @@ class GetJobElementsResponse:
 
 
 def _summaries(el: etree._Element, wrapper: str) -> tuple[JobSummary, ...]:
-    found = x.child(el, wrapper)
+    found = x.child_local(el, wrapper)
     if found is None:
         return ()
-    return tuple(JobSummary.from_element(s) for s in x.children(found, "JobSummary"))
+    return tuple(JobSummary.from_element(s) for s in x.children_local(found, "JobSummary"))
 
 
 @dataclass(frozen=True)
@@ -610,7 +612,7 @@ class GetActiveJobsRequest:
     ACTION: ClassVar[str] = a.ACTION_GET_ACTIVE_JOBS
 
     def to_element(self) -> etree._Element:
-        return x.new(qn(WSCN, "GetActiveJobsRequest"))
+        return x.new_wscn(qn(WSCN, "GetActiveJobsRequest"))
 
     @classmethod
     def from_element(cls, el: etree._Element) -> GetActiveJobsRequest:
@@ -623,8 +625,8 @@ class GetActiveJobsResponse:
     jobs: tuple[JobSummary, ...] = ()
 
     def to_element(self) -> etree._Element:
-        el = x.new(qn(WSCN, "GetActiveJobsResponse"))
-        wrapper = x.sub(el, "ActiveJobs")
+        el = x.new_wscn(qn(WSCN, "GetActiveJobsResponse"))
+        wrapper = x.sub_local(el, "ActiveJobs")
         for job in self.jobs:
             job.build(wrapper)
         return el
@@ -639,7 +641,7 @@ class GetJobHistoryRequest:
     ACTION: ClassVar[str] = a.ACTION_GET_JOB_HISTORY
 
     def to_element(self) -> etree._Element:
-        return x.new(qn(WSCN, "GetJobHistoryRequest"))
+        return x.new_wscn(qn(WSCN, "GetJobHistoryRequest"))
 
     @classmethod
     def from_element(cls, el: etree._Element) -> GetJobHistoryRequest:
@@ -652,8 +654,8 @@ class GetJobHistoryResponse:
     jobs: tuple[JobSummary, ...] = ()
 
     def to_element(self) -> etree._Element:
-        el = x.new(qn(WSCN, "GetJobHistoryResponse"))
-        wrapper = x.sub(el, "JobHistory")
+        el = x.new_wscn(qn(WSCN, "GetJobHistoryResponse"))
+        wrapper = x.sub_local(el, "JobHistory")
         for job in self.jobs:
             job.build(wrapper)
         return el

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from devices.protocols import xmlfields as x
 from devices.protocols.errors import ProtocolError
 from devices.protocols.namespaces import WSCN, qn
-from devices.protocols.wsscan import _xml as x
 
 FORMATS: tuple[str, ...] = (
     "dib",
@@ -139,9 +139,9 @@ class JobDescription:
     job_information: str | None = None
 
     def to_element(self, tag: str = qn(WSCN, "JobDescription")) -> etree._Element:
-        el = x.new(tag)
-        x.sub(el, "JobName", self.job_name)
-        x.sub(el, "JobOriginatingUserName", self.job_originating_user_name)
+        el = x.new_wscn(tag)
+        x.sub_local(el, "JobName", self.job_name)
+        x.sub_local(el, "JobOriginatingUserName", self.job_originating_user_name)
         x.sub_text(el, "JobInformation", self.job_information)
         return el
 
@@ -162,13 +162,13 @@ class Size:
     height: int
 
     def __post_init__(self) -> None:
-        x.check_range(self.width, 0, None, "Width")
-        x.check_range(self.height, 0, None, "Height")
+        x.check_bounds(self.width, 0, None, "Width")
+        x.check_bounds(self.height, 0, None, "Height")
 
     def build(self, parent: etree._Element, local: str) -> etree._Element:
-        el = x.sub(parent, local)
-        x.sub(el, "Width", str(self.width))
-        x.sub(el, "Height", str(self.height))
+        el = x.sub_local(parent, local)
+        x.sub_local(el, "Width", str(self.width))
+        x.sub_local(el, "Height", str(self.height))
         return el
 
     @classmethod
@@ -189,9 +189,9 @@ class ExposureSettings:
     sharpness: int | None = None
 
     def __post_init__(self) -> None:
-        x.check_range(self.contrast, *EXPOSURE_RANGE, "Contrast")
-        x.check_range(self.brightness, *EXPOSURE_RANGE, "Brightness")
-        x.check_range(self.sharpness, *SHARPNESS_RANGE, "Sharpness")
+        x.check_bounds(self.contrast, *EXPOSURE_RANGE, "Contrast")
+        x.check_bounds(self.brightness, *EXPOSURE_RANGE, "Brightness")
+        x.check_bounds(self.sharpness, *SHARPNESS_RANGE, "Sharpness")
 
 
 @dataclass(frozen=True)
@@ -214,8 +214,8 @@ class Scaling:
     height: int = 100
 
     def __post_init__(self) -> None:
-        x.check_range(self.width, *SCALING_RANGE, "ScalingWidth")
-        x.check_range(self.height, *SCALING_RANGE, "ScalingHeight")
+        x.check_bounds(self.width, *SCALING_RANGE, "ScalingWidth")
+        x.check_bounds(self.height, *SCALING_RANGE, "ScalingHeight")
 
 
 @dataclass(frozen=True)
@@ -226,10 +226,10 @@ class ScanRegion:
     y_offset: int | None = None
 
     def __post_init__(self) -> None:
-        x.check_range(self.width, 1, None, "ScanRegionWidth")
-        x.check_range(self.height, 1, None, "ScanRegionHeight")
-        x.check_range(self.x_offset, 0, None, "ScanRegionXOffset")
-        x.check_range(self.y_offset, 0, None, "ScanRegionYOffset")
+        x.check_bounds(self.width, 1, None, "ScanRegionWidth")
+        x.check_bounds(self.height, 1, None, "ScanRegionHeight")
+        x.check_bounds(self.x_offset, 0, None, "ScanRegionXOffset")
+        x.check_bounds(self.y_offset, 0, None, "ScanRegionYOffset")
 
 
 @dataclass(frozen=True)
@@ -240,8 +240,8 @@ class Resolution:
     height: int | None = None
 
     def __post_init__(self) -> None:
-        x.check_range(self.width, 1, None, "Resolution Width")
-        x.check_range(self.height, 1, None, "Resolution Height")
+        x.check_bounds(self.width, 1, None, "Resolution Width")
+        x.check_bounds(self.height, 1, None, "Resolution Height")
 
     @property
     def vertical(self) -> int:
@@ -284,8 +284,8 @@ class DocumentParameters:
     def __post_init__(self) -> None:
         if self.format is not None:
             x.check_token(self.format, FORMATS, "Format", mime_like=True)
-        x.check_range(self.compression_quality_factor, *COMPRESSION_RANGE, "CompressionQualityFactor")
-        x.check_range(self.images_to_transfer, 0, None, "ImagesToTransfer")
+        x.check_bounds(self.compression_quality_factor, *COMPRESSION_RANGE, "CompressionQualityFactor")
+        x.check_bounds(self.images_to_transfer, 0, None, "ImagesToTransfer")
         if self.input_source is not None:
             x.check_token(self.input_source, INPUT_SOURCES, "InputSource")
         if self.film_scan_mode is not None:
@@ -320,17 +320,17 @@ class DocumentParameters:
     # -- XML --------------------------------------------------------------------------------
 
     def to_element(self, tag: str = qn(WSCN, "DocumentParameters")) -> etree._Element:
-        el = x.new(tag)
+        el = x.new_wscn(tag)
         flags = dict(self.flags)
 
         def put(parent: etree._Element, local: str, path: str, text: str | None = None) -> etree._Element:
-            child = x.sub(parent, local, text)
+            child = x.sub_local(parent, local, text)
             f = flags.get(path)
             if f is not None:
                 for attr_local, name in _FLAG_ATTRS:
                     value = getattr(f, name)
                     if value is not None:
-                        child.set(qn(WSCN, attr_local), x.fmt_bool(value))
+                        child.set(qn(WSCN, attr_local), x.format_bool(value))
             return child
 
         def put_int(parent: etree._Element, local: str, path: str, value: int | None) -> None:
@@ -354,7 +354,7 @@ class DocumentParameters:
                     size,
                     "DocumentSizeAutoDetect",
                     "InputSize/DocumentSizeAutoDetect",
-                    x.fmt_bool(self.input_size.document_size_auto_detect),
+                    x.format_bool(self.input_size.document_size_auto_detect),
                 )
             media = self.input_size.input_media_size
             if media is not None:
@@ -364,7 +364,7 @@ class DocumentParameters:
         if self.exposure is not None:
             exp = put(el, "Exposure", "Exposure")
             if self.exposure.auto_exposure is not None:
-                put(exp, "AutoExposure", "Exposure/AutoExposure", x.fmt_bool(self.exposure.auto_exposure))
+                put(exp, "AutoExposure", "Exposure/AutoExposure", x.format_bool(self.exposure.auto_exposure))
             s = self.exposure.settings
             if s is not None:
                 es = put(exp, "ExposureSettings", "Exposure/ExposureSettings")
@@ -402,17 +402,17 @@ class DocumentParameters:
     @classmethod
     def from_element(cls, el: etree._Element) -> DocumentParameters:
         input_size = None
-        size_el = x.child(el, "InputSize")
+        size_el = x.child_local(el, "InputSize")
         if size_el is not None:
-            media_el = x.child(size_el, "InputMediaSize")
+            media_el = x.child_local(size_el, "InputMediaSize")
             input_size = InputSize(
                 document_size_auto_detect=x.opt_bool(size_el, "DocumentSizeAutoDetect"),
                 input_media_size=None if media_el is None else Size.from_element(media_el),
             )
         exposure = None
-        exp_el = x.child(el, "Exposure")
+        exp_el = x.child_local(el, "Exposure")
         if exp_el is not None:
-            es_el = x.child(exp_el, "ExposureSettings")
+            es_el = x.child_local(exp_el, "ExposureSettings")
             exposure = Exposure(
                 auto_exposure=x.opt_bool(exp_el, "AutoExposure"),
                 settings=None
@@ -424,17 +424,17 @@ class DocumentParameters:
                 ),
             )
         scaling = None
-        sc_el = x.child(el, "Scaling")
+        sc_el = x.child_local(el, "Scaling")
         if sc_el is not None:
             scaling = Scaling(
                 width=x.req_int(sc_el, "ScalingWidth"), height=x.req_int(sc_el, "ScalingHeight")
             )
         media_sides = None
-        ms_el = x.child(el, "MediaSides")
+        ms_el = x.child_local(el, "MediaSides")
         if ms_el is not None:
-            back_el = x.child(ms_el, "MediaBack")
+            back_el = x.child_local(ms_el, "MediaBack")
             media_sides = MediaSides(
-                front=_side_from(x.require(ms_el, "MediaFront")),
+                front=_side_from(x.require_local(ms_el, "MediaFront")),
                 back=None if back_el is None else _side_from(back_el),
             )
         return cls(
@@ -455,7 +455,7 @@ class DocumentParameters:
 
 def _side_from(el: etree._Element) -> MediaSide:
     region = None
-    reg_el = x.child(el, "ScanRegion")
+    reg_el = x.child_local(el, "ScanRegion")
     if reg_el is not None:
         region = ScanRegion(
             width=x.req_int(reg_el, "ScanRegionWidth"),
@@ -464,7 +464,7 @@ def _side_from(el: etree._Element) -> MediaSide:
             y_offset=x.opt_int(reg_el, "ScanRegionYOffset"),
         )
     resolution = None
-    res_el = x.child(el, "Resolution")
+    res_el = x.child_local(el, "Resolution")
     if res_el is not None:
         resolution = Resolution(width=x.req_int(res_el, "Width"), height=x.opt_int(res_el, "Height"))
     return MediaSide(
@@ -486,7 +486,7 @@ def _flags_from(root: etree._Element) -> tuple[tuple[str, Flags], ...]:
             for attr_local, name in _FLAG_ATTRS:
                 raw = x.attr(c, attr_local)
                 if raw is not None:
-                    values[name] = x.parse_bool_text(raw, "%s/@%s" % (path, attr_local))
+                    values[name] = x.parse_bool_strict(raw, "%s/@%s" % (path, attr_local))
             if values:
                 found.append((path, Flags(**values)))
             walk(c, path + "/")
@@ -503,7 +503,7 @@ class ScanTicket:
     def to_element(self, tag: str = qn(WSCN, "ScanTicket")) -> etree._Element:
         """``tag`` lets the same content be written as DefaultScanTicket, ValidScanTicket or
         psp:ScanTicket; the children are always wscn."""
-        el = x.new(tag)
+        el = x.new_wscn(tag)
         el.append(self.job_description.to_element())
         if self.document_parameters is not None:
             el.append(self.document_parameters.to_element())
@@ -511,8 +511,8 @@ class ScanTicket:
 
     @classmethod
     def from_element(cls, el: etree._Element) -> ScanTicket:
-        dp = x.child(el, "DocumentParameters")
+        dp = x.child_local(el, "DocumentParameters")
         return cls(
-            job_description=JobDescription.from_element(x.require(el, "JobDescription")),
+            job_description=JobDescription.from_element(x.require_local(el, "JobDescription")),
             document_parameters=None if dp is None else DocumentParameters.from_element(dp),
         )
