@@ -12,6 +12,8 @@ from typing import Any
 from django.db import models, transaction
 from django.utils import timezone
 
+from scanprocesses import destinations
+
 
 class IllegalTransition(Exception):
     """A state change the state machine does not allow; the message names both states."""
@@ -266,14 +268,6 @@ class DeliveryState(models.TextChoices):
     CANCELED = "canceled", "Canceled"
 
 
-class DestinationKind(models.TextChoices):
-    FOLDER = "folder", "Local folder"
-    SMB = "smb", "File share (SMB)"
-    EMAIL = "email", "E-mail"
-    WEBDAV = "webdav", "SharePoint / WebDAV"
-    HTTP = "http", "HTTP webhook"
-
-
 class Delivery(models.Model):
     """One filter of a job's post-scan instructions, sent to one destination.
 
@@ -307,7 +301,7 @@ class Delivery(models.Model):
         related_name="deliveries",
         help_text="the process destination this was planned from, while that row exists",
     )
-    kind = models.CharField(max_length=16, choices=DestinationKind.choices)
+    kind = models.CharField(max_length=16, choices=destinations.CHOICES)  # the registry's kinds
     dialect = models.CharField(max_length=255, blank=True, help_text="psp filter dialect this came from")
     target = models.CharField(max_length=2048, help_text="where: folder path, UNC, address list, URL")
     position = models.PositiveIntegerField(default=0)
