@@ -67,6 +67,25 @@ class Env:
             return list(default or [])
         return [item.strip() for item in value.split(",") if item.strip()]
 
+    def seconds_by_key(self, name: str) -> dict[str, float]:
+        """``key=seconds,key=seconds`` (e.g. ``build=2,deliver=0.5``) as a dict; unset is empty."""
+        value = self.raw(name)
+        found: dict[str, float] = {}
+        for item in (value or "").split(","):
+            if not item.strip():
+                continue
+            key, sep, seconds = item.partition("=")
+            try:
+                number = float(seconds)
+            except ValueError:
+                number = -1.0
+            if not sep or not key.strip() or not number >= 0:
+                raise ImproperlyConfigured(
+                    "%s must be key=seconds pairs separated by commas; got %r" % (name, value)
+                )
+            found[key.strip()] = number
+        return found
+
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
         value = self.raw(name)
         if value is None:

@@ -6,15 +6,14 @@ is the editable draft; :func:`publish` turns it into an immutable ``ScanProcessV
 the canonical ``psp:PostScanProcess`` (``devices.protocols.psp``) and writes that to the directory
 in the same transaction, so a directory failure leaves neither a version row nor a state change.
 
-Filters: filter *i* of the PSP is the process's destination at position *i*. File share,
+Filters: filter *i* of the PSP is the process's destination at position *i*. Each destination
+kind maps itself to and from its filter (``to_filter``/``from_filter`` of its module in
+:mod:`scanprocesses.destinations`, which also documents its ``config`` keys): file share,
 SharePoint and e-mail destinations use the Microsoft dialects; local-folder and HTTP-webhook
 destinations use OpenDSM dialects (:data:`DIALECT_FOLDER`, :data:`DIALECT_HTTP`) whose
 instructions are small ``odsm`` elements. Credentials (SMB/WebDAV passwords, webhook tokens)
 never enter the PSP XML: they stay sealed in ``ProcessDestination.secret`` and the scan server
-finds them by the filter's position. Destination ``config`` keys by kind:
-``smb {"uncs": [...]}``, ``webdav {"site_urls": [...], "my_site": bool}``,
-``email {"addresses": [...], "send_to_scan_user": bool, "can_add_addresses": bool}``,
-``folder {"path": str}``, ``http {"url": str}``.
+finds them by the filter's position.
 
 OpenDSM's processing settings (naming template, output format, OCR) travel as the root extension
 ``odsmp:Processing`` (namespace :data:`PROCESSING_NS`) so they are part of each published version.
@@ -34,9 +33,10 @@ from lxml import etree
 from core import audit, secretbox
 from devices.protocols import psp, xmlsafe
 from devices.protocols.errors import ProtocolError
-from devices.protocols.namespaces import ODSM, PSP, qn
+from devices.protocols.namespaces import qn
 from devices.protocols.wsscan import ticket as tk
 from devices.protocols.xmlfields import canonical, foreign_bytes
+from scanprocesses import destinations as kinds
 from scanprocesses import naming
 from scanprocesses.models import (
     DEFAULT_NAMING_TEMPLATE,
@@ -55,14 +55,6 @@ PROCESSING_NS = "urn:opendsm:2026:processing"
 DEFAULT_JOB_USER = "OpenDSM"
 MAX_IMPORT_BYTES = 4 * psp.MAX_PSP_CHARS
 
-DESTINATION_KINDS = dict(ProcessDestination.KINDS)
-KIND_BY_DIALECT = {
-    psp.DIALECT_FILESHARE: "smb",
-    psp.DIALECT_SHAREPOINT: "webdav",
-    psp.DIALECT_EMAIL: "email",
-    DIALECT_FOLDER: "folder",
-    DIALECT_HTTP: "http",
-}
 # Fields copied verbatim into a version's settings snapshot (and restored by rollback).
 SNAPSHOT_FIELDS: tuple[str, ...] = (
     "display_name",
@@ -128,58 +120,12 @@ def ticket_of(process: ScanProcess) -> tk.ScanTicket:
 # --------------------------------------------------------------------------- destinations ⇄ filters
 
 
-def _odsm_instructions(local: str, values: Sequence[tuple[str, str]]) -> bytes:
-    instructions = etree.Element(qn(PSP, "Instructions"), nsmap={"psp": PSP, "odsm": ODSM})
-    config = etree.SubElement(instructions, qn(ODSM, local))
-    for name, text in values:
-        etree.SubElement(config, qn(ODSM, name)).text = text
-    return foreign_bytes(instructions)
-
-
-def _strings(config: dict[str, Any], key: str) -> tuple[str, ...]:
-    return tuple(str(v).strip() for v in config.get(key, []) if str(v).strip())
-
-
 def destination_filter(dest: ProcessDestination) -> psp.AnyFilter:
     """The PSP filter for one destination (no credential ever goes in)."""
-    c = dest.config or {}
-    if dest.kind == "smb":
-        return psp.Filter.of(psp.FileShareConfig(share_uncs=_strings(c, "uncs")))
-    if dest.kind == "webdav":
-        return psp.Filter.of(
-            psp.SharePointConfig(save_to_my_site=bool(c.get("my_site")), site_urls=_strings(c, "site_urls"))
-        )
-    if dest.kind == "email":
-        return psp.Filter.of(
-            psp.EmailConfig(
-                send_to_scan_user=bool(c.get("send_to_scan_user")),
-                addresses=_strings(c, "addresses"),
-                can_add_addresses=bool(c.get("can_add_addresses")),
-            )
-        )
-    if dest.kind == "folder":
-        return psp.UnknownFilter(
-            dialect=DIALECT_FOLDER, raw=_odsm_instructions("FolderConfig", [("Path", str(c.get("path", "")))])
-        )
-    if dest.kind == "http":
-        values = [("URL", str(c.get("url", "")))]
-        if dest.secret:
-            # Says that a bearer token is stored for this filter position, never the token.
-            values.append(("Authorization", "bearer"))
-        return psp.UnknownFilter(dialect=DIALECT_HTTP, raw=_odsm_instructions("HttpConfig", values))
-    raise ProcessError("unknown destination kind %r" % dest.kind)
-
-
-def _odsm_values(raw: bytes | None, local: str) -> dict[str, str]:
-    if raw is None:
-        return {}
-    root = xmlsafe.parse(raw)
-    found: dict[str, str] = {}
-    for config in root.iter(qn(ODSM, local)):
-        for c in config:
-            if isinstance(c.tag, str) and etree.QName(c).namespace == ODSM:
-                found[etree.QName(c).localname] = (c.text or "").strip()
-    return found
+    try:
+        return kinds.to_filter(dest.kind, dest.config or {}, has_secret=bool(dest.secret))
+    except kinds.DeliveryError as exc:  # an unknown kind
+        raise ProcessError(str(exc)) from None
 
 
 @dataclass
@@ -197,27 +143,8 @@ class DestinationSpec:
 
 def filter_destination(item: psp.AnyFilter) -> DestinationSpec | None:
     """The destination a PSP filter describes, or None for a dialect OpenDSM cannot deliver."""
-    if isinstance(item, psp.Filter):
-        i = item.instructions
-        if isinstance(i, psp.FileShareConfig):
-            return DestinationSpec("smb", {"uncs": list(i.share_uncs)})
-        if isinstance(i, psp.SharePointConfig):
-            return DestinationSpec(
-                "webdav", {"site_urls": list(i.site_urls), "my_site": bool(i.save_to_my_site)}
-            )
-        return DestinationSpec(
-            "email",
-            {
-                "addresses": list(i.addresses),
-                "send_to_scan_user": bool(i.send_to_scan_user),
-                "can_add_addresses": bool(i.can_add_addresses),
-            },
-        )
-    if item.dialect == DIALECT_FOLDER:
-        return DestinationSpec("folder", {"path": _odsm_values(item.raw, "FolderConfig").get("Path", "")})
-    if item.dialect == DIALECT_HTTP:
-        return DestinationSpec("http", {"url": _odsm_values(item.raw, "HttpConfig").get("URL", "")})
-    return None
+    found = kinds.from_filter(item)
+    return None if found is None else DestinationSpec(*found)
 
 
 # --------------------------------------------------------------------------- model ⇄ PSP
@@ -333,7 +260,7 @@ def from_psp(xml: bytes | str, display_name: str = "") -> Imported:
             warnings.append("dropped a filter of unknown dialect %s" % item.dialect)
         else:
             destinations.append(spec)
-    if any(d.kind in ("smb", "webdav", "http") for d in destinations):
+    if any(kinds.get(d.kind).NEEDS_CREDENTIAL for d in destinations):
         warnings.append("credentials are never part of PSP XML: enter them on the edit page")
     return Imported(process=process, destinations=destinations, warnings=warnings)
 
@@ -341,28 +268,21 @@ def from_psp(xml: bytes | str, display_name: str = "") -> Imported:
 # --------------------------------------------------------------------------- describe / snapshot
 
 
-def _destination_text(d: ProcessDestination) -> str:
-    c = d.config or {}
-    if d.kind == "smb":
-        target = ", ".join(_strings(c, "uncs"))
-    elif d.kind == "webdav":
-        target = ", ".join(_strings(c, "site_urls")) + (" + MySite" if c.get("my_site") else "")
-    elif d.kind == "email":
-        target = ", ".join(_strings(c, "addresses")) + (
-            " + scanning user" if c.get("send_to_scan_user") else ""
-        )
-        if c.get("can_add_addresses"):
-            target += " (user may add addresses)"
-    elif d.kind == "folder":
-        target = str(c.get("path", ""))
-    else:
-        target = str(c.get("url", ""))
+def destination_text(d: ProcessDestination) -> str:
+    """One destination in a line: its kind, every setting, and whether a credential is stored."""
+    try:
+        target = kinds.describe(d.kind, d.config or {})
+    except kinds.DeliveryError:  # an unknown kind: say what is stored
+        target = str(d.config or {})
     extra = ""
     if d.username:
         extra += " as %s" % d.username
     if d.secret:
         extra += " (credential stored)"
-    return "%s: %s%s" % (DESTINATION_KINDS.get(d.kind, d.kind), target, extra)
+    return "%s: %s%s" % (kinds.label(d.kind), target, extra)
+
+
+_destination_text = destination_text  # the console's name for it (smc.views_processes)
 
 
 def describe(process: ScanProcess) -> dict[str, Any]:
@@ -372,7 +292,7 @@ def describe(process: ScanProcess) -> dict[str, Any]:
     if process.pk is not None:
         dests = list(process.destinations.order_by("position", "pk"))
         values["allowed_device_groups"] = sorted(g.name for g in process.allowed_device_groups.all())
-        values["destinations"] = [_destination_text(d) for d in dests]
+        values["destinations"] = [destination_text(d) for d in dests]
         values["secret"] = [d.secret for d in dests]
     return values
 
@@ -415,7 +335,7 @@ def _write_destinations(process: ScanProcess, specs: Sequence[DestinationSpec]) 
     keep: set[int] = set()
     new_rows = []
     for position, spec in enumerate(specs):
-        if spec.kind not in DESTINATION_KINDS:
+        if spec.kind not in dict(kinds.CHOICES):
             raise ProcessError("unknown destination kind %r" % spec.kind)
         kept = old.get(spec.existing_id) if spec.existing_id is not None else None
         if kept is not None and kept.pk in keep:

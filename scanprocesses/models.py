@@ -18,6 +18,7 @@ from django.db import models
 from django.utils import timezone
 
 from core.models import ImmutableError
+from scanprocesses import destinations
 
 
 class ProcessState(models.TextChoices):
@@ -128,13 +129,7 @@ class ProcessDestination(models.Model):
     """One post-scan destination of a process. ``config`` holds the non-secret settings
     (paths, addresses, URLs); ``secret`` the sealed credential (``core.secretbox``)."""
 
-    KINDS = (
-        ("folder", "Local folder"),
-        ("smb", "File share (SMB)"),
-        ("email", "E-mail"),
-        ("webdav", "SharePoint / WebDAV"),
-        ("http", "HTTP webhook"),
-    )
+    KINDS = destinations.CHOICES  # the registry's list (value, label), in the console's order
 
     process = models.ForeignKey(ScanProcess, on_delete=models.CASCADE, related_name="destinations")
     kind = models.CharField(max_length=16, choices=KINDS)

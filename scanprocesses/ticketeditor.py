@@ -8,8 +8,8 @@ spec allows. Each device that lacks a chosen setting gets a warning from
 (WDD:validatescanticketrequest.md) to every device and reports each answer; an unreachable or
 misbehaving device is a row that says so.
 
-The dry run also tries every destination (issue 5 §4): ``test_write`` of its
-``scanprocesses.destinations`` module writes and removes a test file (or sends a test message) with
+The dry run also tries every destination (issue 5 §4): ``test_write`` of its kind's module
+(``scanprocesses.destinations``) writes and removes a test file (or sends a test message) with
 the destination's stored credential, each in its own thread and bounded by
 ``DESTINATION_TEST_TIMEOUT``; a failure is a row with its dsc ``FilterStateReason``
 ([MS-BDSRR] §2.2.5.7), never an exception. Limitation: the console runs these writes in its own
@@ -208,18 +208,13 @@ class DestinationTestRow:
 
 
 def destination_label(dest: ProcessDestination) -> str:
-    c = dest.config or {}
-    if dest.kind == "smb":
-        target = ", ".join(str(u) for u in c.get("uncs") or [])
-    elif dest.kind == "webdav":
-        target = ", ".join(str(u) for u in c.get("site_urls") or [])
-    elif dest.kind == "email":
-        target = ", ".join(str(a) for a in c.get("addresses") or []) or "(scanning user only)"
-    elif dest.kind == "folder":
-        target = str(c.get("path", ""))
-    else:
-        target = str(c.get("url", ""))
-    return "%s: %s" % (dest.get_kind_display(), target)
+    from scanprocesses import destinations
+
+    try:
+        target = destinations.target_text(dest.kind, dest.config or {})
+    except destinations.DeliveryError:  # an unknown kind: its row says so
+        target = ""
+    return "%s: %s" % (destinations.label(dest.kind), target)
 
 
 def _test_one(kind: str, config: dict[str, Any], username: str, sealed: str) -> tuple[bool, str, str]:
@@ -232,8 +227,7 @@ def _test_one(kind: str, config: dict[str, Any], username: str, sealed: str) -> 
             password = secretbox.unseal(sealed)
         except secretbox.SecretUnreadable as exc:
             raise destinations.DeliveryError(str(exc), destinations.INVALID_ARGS, False) from None
-        module = destinations.get(kind)
-        text = module.test_write(config, destinations.Credentials(username, password))
+        text = destinations.test_write(kind, config, destinations.Credentials(username, password))
     except destinations.DeliveryError as exc:
         return False, str(exc), exc.reason
     except Exception as exc:  # noqa: BLE001 - a library surprise is a red row, never a 500
@@ -242,20 +236,13 @@ def _test_one(kind: str, config: dict[str, Any], username: str, sealed: str) -> 
     return True, text, ""
 
 
-def _forget_smb_sessions(config: dict[str, Any]) -> None:
-    """Close smbclient's cached connection to every server of ``config`` (see try_destinations)."""
-    import smbclient
+def _serial(kind: str) -> bool:
+    from scanprocesses import destinations
 
-    from scanprocesses.destinations import DeliveryError
-    from scanprocesses.destinations.smb import split_unc
-
-    port = int(config.get("port") or 445)
-    for unc in config.get("uncs") or []:
-        try:
-            server = split_unc(str(unc))[0]
-            smbclient.delete_session(server, port=port)
-        except (DeliveryError, Exception) as exc:  # noqa: BLE001 - bad UNC, no session: the test write decides
-            log.debug("closing the SMB session for %s failed: %s", unc, exc)
+    try:
+        return destinations.get(kind).SERIAL_TESTS
+    except destinations.DeliveryError:
+        return False  # an unknown kind: its own lane, where its test write says what is wrong
 
 
 def try_destinations(
@@ -265,11 +252,9 @@ def try_destinations(
     destination that has not answered within ``timeout`` seconds is a row that says so (its
     thread is left to finish on its own: the destinations' own connect timeouts end it).
 
-    SMB destinations take turns in one lane, each starting from a fresh connection: smbclient
-    keeps one process-wide connection per server and re-uses a session by *username* alone, so a
-    wrong password tried after a good one would pass on the cached session, and two sessions set
-    up at once on one connection break each other. (In the embedded single-process deployment this
-    also drops a connection a delivery to the same server may be using; that delivery is retried.)
+    Destinations of a kind whose test writes must take turns (``SERIAL_TESTS``: SMB, whose
+    sessions are per process; ``scanprocesses.destinations.smb.test_write``) share one lane per
+    kind; every other destination has its own.
     """
     from scanprocesses import destinations
 
@@ -278,18 +263,19 @@ def try_destinations(
         return []
     limit = DESTINATION_TEST_TIMEOUT if timeout is None else timeout
     jobs = [(d.kind, dict(d.config or {}), d.username, d.secret) for d in rows]
-    lanes: list[list[int]] = [[i for i, d in enumerate(rows) if d.kind == "smb"]]
-    lanes += [[i] for i, d in enumerate(rows) if d.kind != "smb"]
-    lanes = [lane for lane in lanes if lane]
+    serial: dict[str, list[int]] = {}
+    lanes: list[list[int]] = []
+    for i, d in enumerate(rows):
+        if _serial(d.kind):
+            serial.setdefault(d.kind, []).append(i)
+        else:
+            lanes.append([i])
+    lanes = list(serial.values()) + lanes
     results: dict[int, tuple[bool, str, str]] = {}
 
     def run(lane: list[int]) -> None:
         for i in lane:
-            if jobs[i][0] == "smb":
-                _forget_smb_sessions(jobs[i][1])
             results[i] = _test_one(*jobs[i])
-            if jobs[i][0] == "smb":
-                _forget_smb_sessions(jobs[i][1])
 
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(8, len(lanes)), thread_name_prefix="dry-run")
     try:

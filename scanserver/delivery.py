@@ -55,9 +55,6 @@ from scanserver.models import Delivery, DeliveryState, JobState, OutputDocument,
 log = logging.getLogger(__name__)
 
 
-_DIALECT_KIND = {"fileshare": "smb", "sharepoint": "webdav", "email": "email"}
-
-
 def max_attempts() -> int:
     """``SMC_DELIVERY_MAX_ATTEMPTS``, parsed in settings."""
     return int(settings.SCANSERVER_DELIVERY_MAX_ATTEMPTS)
@@ -170,27 +167,12 @@ def _no_destination(position: int, count: int) -> DeliveryError:
     )
 
 
-def _target(kind: str, config: dict[str, Any]) -> str:
-    if kind == "smb":
-        return "; ".join(config.get("uncs") or [])
-    if kind == "webdav":
-        return "; ".join(config.get("site_urls") or [])
-    if kind == "email":
-        text = ", ".join(config.get("addresses") or [])
-        return text + (" + scanning user" if config.get("send_to_scan_user") else "")
-    if kind == "folder":
-        return str(config.get("path", ""))
-    return str(config.get("url", ""))
-
-
 def effective_config(
     job: ScanJob, position: int, base: DestinationConfig | None = None
 ) -> tuple[DestinationConfig, str]:
     """``(destination, dialect)`` for filter ``position``, with the device's instructions applied
     to ``base`` (the destination of a planned delivery, :func:`base_config`), else to the job's
     destination at ``position``."""
-    from devices.protocols import psp
-
     if base is None:
         dests = destination_configs(job)
         if position >= len(dests):
@@ -203,21 +185,10 @@ def effective_config(
     if instructions is not None and position < len(instructions.filters):
         flt = instructions.filters[position]
         dialect = flt.dialect
-        values = getattr(flt, "instructions", None)
-        if isinstance(values, psp.FileShareConfig) and dest.kind == "smb":
-            config["uncs"] = list(values.share_uncs)
-        elif isinstance(values, psp.SharePointConfig) and dest.kind == "webdav":
-            config["site_urls"] = list(values.site_urls)
-        elif isinstance(values, psp.EmailConfig) and dest.kind == "email":
-            config["addresses"] = list(values.addresses)
-            if values.send_to_scan_user is not None:
-                config["send_to_scan_user"] = values.send_to_scan_user
-        elif isinstance(values, psp.FileShareConfig | psp.SharePointConfig | psp.EmailConfig):
-            raise DeliveryError(
-                "filter %d (%s) does not match destination kind %s" % (position + 1, flt.dialect, dest.kind),
-                destinations.INVALID_ARGS,
-                retryable=False,
-            )
+        try:
+            config = destinations.apply_instructions(dest.kind, config, flt)
+        except DeliveryError as exc:
+            raise DeliveryError("filter %d: %s" % (position + 1, exc), exc.reason, exc.retryable) from None
     return DestinationConfig(dest.kind, config, dest.username, dest.sealed_secret), dialect
 
 
@@ -236,7 +207,7 @@ def plan_deliveries(job: ScanJob) -> list[Delivery]:
                 continue
             try:
                 dest, dialect = effective_config(job, position)
-                kind, target = dest.kind, _target(dest.kind, dest.config)
+                kind, target = dest.kind, destinations.target_text(dest.kind, dest.config)
             except DeliveryError as exc:
                 # Keep the row so the failure is visible and retryable once the process is fixed.
                 kind, target, dialect = "folder", "(unknown: %s)" % exc, ""

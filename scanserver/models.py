@@ -18,6 +18,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from core import broadcast
+from scanprocesses import destinations
 
 #: Sent after the commit of every transition (and the creation) of a job or one of its deliveries,
 #: with ``job_id``. ``scanserver.events`` listens to it.
@@ -293,14 +294,6 @@ class DeliveryState(models.TextChoices):
     CANCELED = "canceled", "Canceled"
 
 
-class DestinationKind(models.TextChoices):
-    FOLDER = "folder", "Local folder"
-    SMB = "smb", "File share (SMB)"
-    EMAIL = "email", "E-mail"
-    WEBDAV = "webdav", "SharePoint / WebDAV"
-    HTTP = "http", "HTTP webhook"
-
-
 class Delivery(models.Model):
     """One filter of a job's post-scan instructions, sent to one destination.
 
@@ -334,7 +327,7 @@ class Delivery(models.Model):
         related_name="deliveries",
         help_text="the process destination this was planned from, while that row exists",
     )
-    kind = models.CharField(max_length=16, choices=DestinationKind.choices)
+    kind = models.CharField(max_length=16, choices=destinations.CHOICES)  # the registry's kinds
     dialect = models.CharField(max_length=255, blank=True, help_text="psp filter dialect this came from")
     target = models.CharField(max_length=2048, help_text="where: folder path, UNC, address list, URL")
     position = models.PositiveIntegerField(default=0)

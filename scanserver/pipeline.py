@@ -37,18 +37,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from core.env import Env
+from core.testhooks import test_pause
 from scanprocesses import naming
 from scanserver import conf, delivery, imaging, ocr
 from scanserver.jobspec import REASON_PROCESSING_FAILED, JobRefused, Processing, processing_of
 from scanserver.models import Delivery, JobState, OutputDocument, ScanJob, ScanPage
 
 log = logging.getLogger(__name__)
-_env = Env()
 
 
 # --------------------------------------------------------------------------- settings / hooks
@@ -56,26 +54,6 @@ _env = Env()
 
 def output_dir(job: ScanJob) -> Path:
     return conf.spool_dir() / "out" / str(job.token)
-
-
-def _test_delays() -> dict[str, float]:
-    """``SMC_PIPELINE_TEST_DELAY="build=2,deliver=2"``: seconds to sleep per page built / per
-    document delivered. Only the crash tests set it, to have time to kill a worker mid-step."""
-    raw = str(
-        getattr(settings, "SCANSERVER_PIPELINE_TEST_DELAY", "") or _env.text("SMC_PIPELINE_TEST_DELAY", "")
-    )
-    delays: dict[str, float] = {}
-    for item in raw.split(","):
-        key, _, value = item.partition("=")
-        if key.strip() and value.strip():
-            delays[key.strip()] = float(value)
-    return delays
-
-
-def test_pause(step: str) -> None:
-    delay = _test_delays().get(step)
-    if delay:
-        time.sleep(delay)
 
 
 # --------------------------------------------------------------------------- warnings

@@ -212,6 +212,8 @@ SCANSERVER_DELIVERY_MAX_ATTEMPTS = env.number("SMC_DELIVERY_MAX_ATTEMPTS", 5, mi
 SCANSERVER_DELIVERY_BACKOFF = env.number("SMC_DELIVERY_BACKOFF", 30, minimum=0, maximum=3600)
 SCANSERVER_OCR_LANGUAGE = env.text("SMC_OCR_LANGUAGE", "eng")
 SCANSERVER_OCR_TIMEOUT = env.number("SMC_OCR_TIMEOUT", 300, minimum=10, maximum=3600)
+# Crash tests only (core.testhooks): seconds to pause per step, e.g. "build=2,deliver=2".
+SCANSERVER_PIPELINE_TEST_DELAYS = env.seconds_by_key("SMC_PIPELINE_TEST_DELAY")
 
 # Outgoing mail (the e-mail destination); a scan process may name its own SMTP server.
 EMAIL_HOST = env.text("SMC_SMTP_HOST", "localhost")

@@ -1,7 +1,9 @@
 """E-mail destination (psp ``emlf:EmailConfig``): the documents as attachments over SMTP.
 
-``config``: ``{"addresses": [...], "send_to_scan_user": bool, "smtp_host": str, "smtp_port": int,
-"starttls": bool, "ssl": bool, "from": str, "ca_file": str, "max_bytes": int}``; the SMTP keys
+``config``: ``{"addresses": [...], "send_to_scan_user": bool, "can_add_addresses": bool,
+"smtp_host": str, "smtp_port": int, "starttls": bool, "ssl": bool, "from": str, "ca_file": str,
+"max_bytes": int}`` — the device's instructions may replace ``addresses`` and
+``send_to_scan_user`` where the process allows it (``can_add_addresses``); the SMTP keys
 default to Django's ``EMAIL_HOST``/``EMAIL_PORT``/``EMAIL_USE_TLS``/``EMAIL_USE_SSL``/
 ``DEFAULT_FROM_EMAIL``. The destination's username/password, when set, are used for SMTP AUTH
 (after STARTTLS: credentials never cross the network in clear when ``starttls`` is on).
@@ -15,30 +17,122 @@ re-send after a crash carries the same id (mail clients fold duplicates by it).
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import ssl
 from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from django import forms
 from django.conf import settings
 
-from scanprocesses.destinations import (
+from devices.protocols import psp
+from scanprocesses.destinations.base import (
     INVALID_ARGS,
     INVALID_SMTP_SERVER,
+    TARGETS,
     UNABLE_TO_SEND_EMAIL,
     Credentials,
+    Delivery,
     DeliveryError,
+    Document,
     Receipt,
+    invalid,
+    lines,
     receipt,
+    strings,
+    targets_field,
 )
 
-if TYPE_CHECKING:
-    from scanserver.models import Delivery, OutputDocument
-
 log = logging.getLogger(__name__)
+
+DIALECT = psp.DIALECT_EMAIL
+NEEDS_CREDENTIAL = False  # SMTP defaults come from the settings; a login is optional
+SERIAL_TESTS = False  # test messages may go out alongside other tests
+
+FIELDS: dict[str, forms.Field] = {
+    TARGETS: targets_field("Addresses", "addresses (one per line)"),
+    "send_to_scan_user": forms.BooleanField(required=False, label="Send to the scanning user"),
+    "can_add_addresses": forms.BooleanField(required=False, label="User may add addresses"),
+}
+
+_EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+
+
+def initial(config: dict[str, Any]) -> dict[str, Any]:
+    """The form values showing ``config`` (the inverse of :func:`clean_config`)."""
+    return {
+        TARGETS: "\n".join(config.get("addresses", [])),
+        "send_to_scan_user": bool(config.get("send_to_scan_user")),
+        "can_add_addresses": bool(config.get("can_add_addresses")),
+    }
+
+
+def clean_config(data: dict[str, Any]) -> dict[str, Any]:
+    """The config of the form's cleaned ``data``; ValidationError next to the field otherwise."""
+    addresses = lines(data.get(TARGETS))
+    for address in addresses:
+        if not _EMAIL.match(address):
+            raise invalid("%r is not an e-mail address" % address)
+    if not addresses and not data.get("send_to_scan_user"):
+        raise invalid("give an address or send to the scanning user")
+    return {
+        "addresses": addresses,
+        "send_to_scan_user": bool(data.get("send_to_scan_user")),
+        "can_add_addresses": bool(data.get("can_add_addresses")),
+    }
+
+
+def to_filter(config: dict[str, Any], has_secret: bool = False) -> psp.AnyFilter:
+    return psp.Filter.of(
+        psp.EmailConfig(
+            send_to_scan_user=bool(config.get("send_to_scan_user")),
+            addresses=strings(config, "addresses"),
+            can_add_addresses=bool(config.get("can_add_addresses")),
+        )
+    )
+
+
+def from_filter(item: psp.AnyFilter) -> dict[str, Any]:
+    if not (isinstance(item, psp.Filter) and isinstance(item.instructions, psp.EmailConfig)):
+        raise TypeError("not an e-mail filter: %s" % item.dialect)
+    i = item.instructions
+    return {
+        "addresses": list(i.addresses),
+        "send_to_scan_user": bool(i.send_to_scan_user),
+        "can_add_addresses": bool(i.can_add_addresses),
+    }
+
+
+def apply_instructions(config: dict[str, Any], item: psp.AnyFilter) -> dict[str, Any]:
+    """``config`` with the recipients the device's filter names (already checked against the
+    process); ``send_to_scan_user`` only when the device says."""
+    out = dict(config)
+    if isinstance(item, psp.Filter) and isinstance(item.instructions, psp.EmailConfig):
+        out["addresses"] = list(item.instructions.addresses)
+        if item.instructions.send_to_scan_user is not None:
+            out["send_to_scan_user"] = item.instructions.send_to_scan_user
+    return out
+
+
+def target_text(config: dict[str, Any]) -> str:
+    text = ", ".join(config.get("addresses") or [])
+    if config.get("send_to_scan_user"):
+        text = text + " + scanning user" if text else "the scanning user"
+    return text
+
+
+def describe(config: dict[str, Any]) -> str:
+    text = ", ".join(strings(config, "addresses")) + (
+        " + scanning user" if config.get("send_to_scan_user") else ""
+    )
+    if config.get("can_add_addresses"):
+        text += " (user may add addresses)"
+    return text
+
 
 TIMEOUT = 30
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
@@ -120,7 +214,7 @@ def _connect(opts: dict[str, Any], credentials: Credentials) -> smtplib.SMTP:
 
 
 def build_message(
-    delivery: Delivery, outputs: Sequence[OutputDocument], sender: str, to: list[str], max_bytes: int
+    delivery: Delivery, outputs: Sequence[Document], sender: str, to: list[str], max_bytes: int
 ) -> EmailMessage:
     job = delivery.job
     total = sum(o.size for o in outputs)
@@ -152,7 +246,7 @@ def build_message(
 
 
 def deliver(
-    delivery: Delivery, outputs: Sequence[OutputDocument], config: dict[str, Any], credentials: Credentials
+    delivery: Delivery, outputs: Sequence[Document], config: dict[str, Any], credentials: Credentials
 ) -> list[Receipt]:
     opts = _settings(config)
     to = recipients(delivery, config)

@@ -1,4 +1,4 @@
-"""Local or mounted folder destination.
+"""Local or mounted folder destination (OpenDSM dialect :data:`DIALECT`, ``odsm:FolderConfig``).
 
 ``config``: ``{"path": "/srv/scans", "subfolder": "optional/relative", "per_user": false}``.
 Every document is written to a temporary file in the target folder, fsync'd (or, on the spool's
@@ -6,7 +6,7 @@ file system, hard-linked there from the built document, already fsync'd), then l
 final name with ``os.link`` — atomic and never overwriting (a name that is taken fails with
 EEXIST and the next `` (n)`` suffix is tried). The target is resolved (symlinks too) and must lie
 under the configured root, so neither a subfolder, a user name nor a document name can lead
-outside it.
+outside it. A device cannot change the folder (its instructions carry no path).
 """
 
 from __future__ import annotations
@@ -15,30 +15,82 @@ import contextlib
 import errno
 import logging
 import os
+import posixpath
 import tempfile
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from scanprocesses.destinations import (
+from django import forms
+
+from core.testhooks import test_pause
+from devices.protocols import psp
+from scanprocesses.destinations.base import (
     ACCESS_DENIED_FILESHARE,
     INVALID_ARGS,
     OUT_OF_SPACE_FILESHARE,
+    TARGETS,
     UNKNOWN_ERROR,
     Credentials,
+    Delivery,
     DeliveryError,
+    Document,
     Receipt,
     free_name,
+    invalid,
+    odsm_instructions,
+    odsm_values,
+    one_target,
     receipt,
     sha256_file,
+    targets_field,
 )
-from scanserver.pipeline import test_pause
-
-if TYPE_CHECKING:
-    from scanserver.models import Delivery, OutputDocument
 
 log = logging.getLogger(__name__)
+
+DIALECT = psp.DIALECT_FOLDER
+NEEDS_CREDENTIAL = False  # importing a PSP brings no credential; this kind needs none
+SERIAL_TESTS = False  # test writes may run alongside others
+
+FIELDS: dict[str, forms.Field] = {
+    TARGETS: targets_field("Folder", "a folder path"),
+}
+
+
+def initial(config: dict[str, Any]) -> dict[str, Any]:
+    """The form values showing ``config`` (the inverse of :func:`clean_config`)."""
+    return {TARGETS: str(config.get("path", ""))}
+
+
+def clean_config(data: dict[str, Any]) -> dict[str, Any]:
+    """The config of the form's cleaned ``data``; ValidationError next to the field otherwise."""
+    path = one_target(data, "a local folder destination needs exactly one path")
+    if not path.startswith("/") or ".." in path.split("/") or "\x00" in path:
+        raise invalid("the folder must be an absolute path without '..'")
+    return {"path": posixpath.normpath(path)}
+
+
+def to_filter(config: dict[str, Any], has_secret: bool = False) -> psp.AnyFilter:
+    return psp.UnknownFilter(
+        dialect=DIALECT, raw=odsm_instructions("FolderConfig", [("Path", str(config.get("path", "")))])
+    )
+
+
+def from_filter(item: psp.AnyFilter) -> dict[str, Any]:
+    return {"path": odsm_values(item, "FolderConfig").get("Path", "")}
+
+
+def apply_instructions(config: dict[str, Any], item: psp.AnyFilter) -> dict[str, Any]:
+    return dict(config)  # the folder is the process's: a device does not choose it
+
+
+def target_text(config: dict[str, Any]) -> str:
+    return str(config.get("path", ""))
+
+
+def describe(config: dict[str, Any]) -> str:
+    return target_text(config)
 
 
 def _error(exc: OSError, what: str) -> DeliveryError:
@@ -151,7 +203,7 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def deliver(
-    delivery: Delivery, outputs: Sequence[OutputDocument], config: dict[str, Any], credentials: Credentials
+    delivery: Delivery, outputs: Sequence[Document], config: dict[str, Any], credentials: Credentials
 ) -> list[Receipt]:
     root, folder = target_dir(config, delivery.job.user_name)
     receipts: list[Receipt] = []

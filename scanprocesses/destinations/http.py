@@ -1,11 +1,12 @@
-"""HTTP webhook destination: one ``multipart/form-data`` POST per document.
+"""HTTP webhook destination (OpenDSM dialect :data:`DIALECT`, ``odsm:HttpConfig``): one
+``multipart/form-data`` POST per document.
 
 ``config``: ``{"url": "https://...", "ca_file": str, "verify_tls": true}``; the destination's
 secret, when set, is sent as ``Authorization: Bearer <secret>``. Parts: ``metadata`` (JSON: job
 token, user, process, document name, pages, size, sha256) and ``file``. ``Idempotency-Key`` is
 ``<job token>:<delivery id>:<sha256>`` so a receiver can drop the duplicate that a re-send after a
 crash may produce (HTTP gives no way to check first). The receipt is ``verified`` when the
-receiver answers with JSON whose ``sha256`` equals ours.
+receiver answers with JSON whose ``sha256`` equals ours. A device cannot change the URL.
 """
 
 from __future__ import annotations
@@ -13,23 +14,75 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
+from django import forms
 
-from scanprocesses.destinations import (
+from devices.protocols import psp
+from scanprocesses.destinations.base import (
     INVALID_ARGS,
+    TARGETS,
     UNKNOWN_ERROR,
     Credentials,
+    Delivery,
     DeliveryError,
+    Document,
     Receipt,
+    check_http_url,
+    odsm_instructions,
+    odsm_values,
+    one_target,
     receipt,
+    targets_field,
 )
 
-if TYPE_CHECKING:
-    from scanserver.models import Delivery, OutputDocument
-
 log = logging.getLogger(__name__)
+
+DIALECT = psp.DIALECT_HTTP
+NEEDS_CREDENTIAL = True  # a PSP never carries the token: it is entered on the edit page
+SERIAL_TESTS = False  # test posts may run alongside others
+
+FIELDS: dict[str, forms.Field] = {
+    TARGETS: targets_field("Webhook URL", "a webhook URL"),
+}
+
+
+def initial(config: dict[str, Any]) -> dict[str, Any]:
+    """The form values showing ``config`` (the inverse of :func:`clean_config`)."""
+    return {TARGETS: str(config.get("url", ""))}
+
+
+def clean_config(data: dict[str, Any]) -> dict[str, Any]:
+    """The config of the form's cleaned ``data``; ValidationError next to the field otherwise."""
+    url = one_target(data, "an HTTP destination needs exactly one URL")
+    check_http_url(url, "webhook URL")
+    return {"url": url}
+
+
+def to_filter(config: dict[str, Any], has_secret: bool = False) -> psp.AnyFilter:
+    values = [("URL", str(config.get("url", "")))]
+    if has_secret:
+        # Says that a bearer token is stored for this filter position, never the token.
+        values.append(("Authorization", "bearer"))
+    return psp.UnknownFilter(dialect=DIALECT, raw=odsm_instructions("HttpConfig", values))
+
+
+def from_filter(item: psp.AnyFilter) -> dict[str, Any]:
+    return {"url": odsm_values(item, "HttpConfig").get("URL", "")}
+
+
+def apply_instructions(config: dict[str, Any], item: psp.AnyFilter) -> dict[str, Any]:
+    return dict(config)  # the webhook is the process's: a device does not choose it
+
+
+def target_text(config: dict[str, Any]) -> str:
+    return str(config.get("url", ""))
+
+
+def describe(config: dict[str, Any]) -> str:
+    return target_text(config)
+
 
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
@@ -52,7 +105,7 @@ def _error(resp: httpx.Response, url: str) -> DeliveryError:
     )
 
 
-def metadata(delivery: Delivery, output: OutputDocument) -> dict[str, Any]:
+def metadata(delivery: Delivery, output: Document) -> dict[str, Any]:
     job = delivery.job
     return {
         "job": str(job.token),
@@ -69,7 +122,7 @@ def metadata(delivery: Delivery, output: OutputDocument) -> dict[str, Any]:
 
 
 def deliver(
-    delivery: Delivery, outputs: Sequence[OutputDocument], config: dict[str, Any], credentials: Credentials
+    delivery: Delivery, outputs: Sequence[Document], config: dict[str, Any], credentials: Credentials
 ) -> list[Receipt]:
     client, url = _client(config, credentials)
     receipts: list[Receipt] = []

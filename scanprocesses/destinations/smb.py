@@ -1,8 +1,8 @@
 """SMB file share destination (psp ``fsf:FileShareConfig``), with smbprotocol.
 
 ``config``: ``{"uncs": ["\\\\server\\share\\folder", ...], "port": 445}`` — the device's
-instructions may replace ``uncs`` where the process allows it. Credentials are the destination's
-username (``DOMAIN\\user`` or ``user``) and password.
+instructions (``fsf:ShareUNC``) may replace ``uncs`` where the process allows it. Credentials are
+the destination's username (``DOMAIN\\user`` or ``user``) and password.
 
 Each document is written to a hidden temporary file in the target folder and renamed to its
 final name; SMB rename does not replace an existing file, so a taken name fails and the next
@@ -15,30 +15,95 @@ from __future__ import annotations
 import errno
 import hashlib
 import logging
+import re
 import threading
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import smbclient
+from django import forms
 from smbprotocol import exceptions as smbexc
 
-from scanprocesses.destinations import (
+from devices.protocols import psp
+from scanprocesses.destinations.base import (
     ACCESS_DENIED_FILESHARE,
     INVALID_ARGS,
     OUT_OF_SPACE_FILESHARE,
+    TARGETS,
     UNKNOWN_ERROR,
     Credentials,
+    Delivery,
     DeliveryError,
+    Document,
     Receipt,
     free_name,
+    invalid,
+    lines,
     receipt,
+    strings,
+    targets_field,
+    username_field,
 )
 
-if TYPE_CHECKING:
-    from scanserver.models import Delivery, OutputDocument
-
 log = logging.getLogger(__name__)
+
+DIALECT = psp.DIALECT_FILESHARE
+NEEDS_CREDENTIAL = True  # a PSP never carries the password: it is entered on the edit page
+# Test writes take turns, each from a fresh connection (see :func:`test_write`).
+SERIAL_TESTS = True
+
+FIELDS: dict[str, forms.Field] = {
+    TARGETS: targets_field("Share UNCs", "share UNCs (one per line)"),
+    "username": username_field(),
+}
+
+_UNC = re.compile(r"^\\\\[^\\/:*?\"<>|]+\\[^\\/:*?\"<>|]+(\\[^\\/:*?\"<>|]+)*\\?$")
+
+
+def initial(config: dict[str, Any]) -> dict[str, Any]:
+    """The form values showing ``config`` (the inverse of :func:`clean_config`)."""
+    return {TARGETS: "\n".join(config.get("uncs", []))}
+
+
+def clean_config(data: dict[str, Any]) -> dict[str, Any]:
+    """The config of the form's cleaned ``data``; ValidationError next to the field otherwise."""
+    uncs = lines(data.get(TARGETS))
+    if not uncs:
+        raise invalid("a file share destination needs at least one UNC path")
+    for unc in uncs:
+        if not _UNC.match(unc) or "\\..\\" in unc + "\\" or unc.endswith("\\.."):
+            raise invalid("%r is not a UNC path like \\\\server\\share\\folder" % unc)
+        if len(unc) > psp.MAX_STRING:
+            raise invalid("UNC path longer than %d characters" % psp.MAX_STRING)
+    return {"uncs": uncs}
+
+
+def to_filter(config: dict[str, Any], has_secret: bool = False) -> psp.AnyFilter:
+    return psp.Filter.of(psp.FileShareConfig(share_uncs=strings(config, "uncs")))
+
+
+def from_filter(item: psp.AnyFilter) -> dict[str, Any]:
+    if not (isinstance(item, psp.Filter) and isinstance(item.instructions, psp.FileShareConfig)):
+        raise TypeError("not a file share filter: %s" % item.dialect)
+    return {"uncs": list(item.instructions.share_uncs)}
+
+
+def apply_instructions(config: dict[str, Any], item: psp.AnyFilter) -> dict[str, Any]:
+    """``config`` with the shares the device's filter names (already checked against the process)."""
+    out = dict(config)
+    if isinstance(item, psp.Filter) and isinstance(item.instructions, psp.FileShareConfig):
+        out["uncs"] = list(item.instructions.share_uncs)
+    return out
+
+
+def target_text(config: dict[str, Any]) -> str:
+    return "; ".join(config.get("uncs") or [])
+
+
+def describe(config: dict[str, Any]) -> str:
+    return ", ".join(strings(config, "uncs"))
+
 
 CONNECT_TIMEOUT = 15
 _DENIED = (
@@ -136,7 +201,7 @@ class _Share:
             raise
 
 
-def _deliver_one(share: _Share, output: OutputDocument) -> Receipt:
+def _deliver_one(share: _Share, output: Document) -> Receipt:
     tmp = ".opendsm-%s.part" % uuid.uuid4().hex
     with (
         open(output.path, "rb") as src,
@@ -180,7 +245,7 @@ def _shares(config: dict[str, Any], credentials: Credentials) -> list[_Share]:
 
 
 def deliver(
-    delivery: Delivery, outputs: Sequence[OutputDocument], config: dict[str, Any], credentials: Credentials
+    delivery: Delivery, outputs: Sequence[Document], config: dict[str, Any], credentials: Credentials
 ) -> list[Receipt]:
     receipts: list[Receipt] = []
     for share in _shares(config, credentials):
@@ -206,7 +271,31 @@ def _forget(share: _Share) -> None:
     smbclient.reset_connection_cache(connection_cache=share.cache)
 
 
+def _forget_default_sessions(config: dict[str, Any]) -> None:
+    """Close smbclient's process-wide cached connection to every server of ``config``: it re-uses
+    a session by *username* alone, so a wrong password tried after a good one would pass on it,
+    and two sessions set up at once on one connection break each other. (In the embedded
+    single-process deployment this also drops a connection a delivery to the same server may be
+    using; that delivery is retried.)"""
+    port = int(config.get("port") or 445)
+    for unc in config.get("uncs") or []:
+        try:
+            server = split_unc(str(unc))[0]
+            smbclient.delete_session(server, port=port)
+        except Exception as exc:  # noqa: BLE001 - bad UNC, no session: the test write decides
+            log.debug("closing the SMB session for %s failed: %s", unc, exc)
+
+
 def test_write(config: dict[str, Any], credentials: Credentials) -> str:
+    """Write and remove a test file in every share, each from a fresh connection."""
+    _forget_default_sessions(config)
+    try:
+        return _test_write(config, credentials)
+    finally:
+        _forget_default_sessions(config)
+
+
+def _test_write(config: dict[str, Any], credentials: Credentials) -> str:
     done = []
     for share in _shares(config, credentials):
         name = ".opendsm-test-%s" % uuid.uuid4().hex

@@ -1,7 +1,8 @@
 """SharePoint / WebDAV destination (psp ``spf:SharePointConfig``): HTTP PUT with basic auth.
 
-``config``: ``{"site_urls": ["https://host/sites/x/Shared Documents/Scans/", ...], "ca_file": str,
-"verify_tls": true}`` — each URL is a folder (collection). Missing folders are made with MKCOL.
+``config``: ``{"site_urls": ["https://host/sites/x/Shared Documents/Scans/", ...], "my_site": bool,
+"ca_file": str, "verify_tls": true}`` — each URL is a folder (collection); the device's
+instructions may replace ``site_urls`` where the process allows it. Missing folders are made with MKCOL.
 A document is PUT with ``If-None-Match: *`` (RFC 7232: never replace an existing resource); a
 taken name whose bytes are ours (same sha256, found by GET) counts as delivered, any other gets
 the next `` (n)`` suffix. After the PUT the document is read back (GET) and its size and sha256
@@ -14,27 +15,92 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
+from django import forms
 
-from scanprocesses.destinations import (
+from devices.protocols import psp
+from scanprocesses.destinations.base import (
     ACCESS_DENIED_SHAREPOINT,
     INVALID_ARGS,
     OUT_OF_SPACE_SHAREPOINT,
+    TARGETS,
     UNKNOWN_ERROR,
     Credentials,
+    Delivery,
     DeliveryError,
+    Document,
     Receipt,
+    check_http_url,
     free_name,
+    invalid,
+    lines,
     receipt,
+    strings,
+    targets_field,
+    username_field,
 )
 
-if TYPE_CHECKING:
-    from scanserver.models import Delivery, OutputDocument
-
 log = logging.getLogger(__name__)
+
+DIALECT = psp.DIALECT_SHAREPOINT
+NEEDS_CREDENTIAL = True  # a PSP never carries the password: it is entered on the edit page
+SERIAL_TESTS = False  # test writes may run alongside others
+
+FIELDS: dict[str, forms.Field] = {
+    TARGETS: targets_field("Site URLs", "site URLs (one per line)"),
+    "my_site": forms.BooleanField(required=False, label="Save to the user's MySite"),
+    "username": username_field(),
+}
+
+
+def initial(config: dict[str, Any]) -> dict[str, Any]:
+    """The form values showing ``config`` (the inverse of :func:`clean_config`)."""
+    return {TARGETS: "\n".join(config.get("site_urls", [])), "my_site": bool(config.get("my_site"))}
+
+
+def clean_config(data: dict[str, Any]) -> dict[str, Any]:
+    """The config of the form's cleaned ``data``; ValidationError next to the field otherwise."""
+    urls = lines(data.get(TARGETS))
+    for url in urls:
+        check_http_url(url, "site URL")
+    if not urls and not data.get("my_site"):
+        raise invalid("give a SharePoint site URL or choose MySite")
+    return {"site_urls": urls, "my_site": bool(data.get("my_site"))}
+
+
+def to_filter(config: dict[str, Any], has_secret: bool = False) -> psp.AnyFilter:
+    return psp.Filter.of(
+        psp.SharePointConfig(
+            save_to_my_site=bool(config.get("my_site")), site_urls=strings(config, "site_urls")
+        )
+    )
+
+
+def from_filter(item: psp.AnyFilter) -> dict[str, Any]:
+    if not (isinstance(item, psp.Filter) and isinstance(item.instructions, psp.SharePointConfig)):
+        raise TypeError("not a SharePoint filter: %s" % item.dialect)
+    i = item.instructions
+    return {"site_urls": list(i.site_urls), "my_site": bool(i.save_to_my_site)}
+
+
+def apply_instructions(config: dict[str, Any], item: psp.AnyFilter) -> dict[str, Any]:
+    """``config`` with the sites the device's filter names (already checked against the process)."""
+    out = dict(config)
+    if isinstance(item, psp.Filter) and isinstance(item.instructions, psp.SharePointConfig):
+        out["site_urls"] = list(item.instructions.site_urls)
+    return out
+
+
+def target_text(config: dict[str, Any]) -> str:
+    return "; ".join(config.get("site_urls") or [])
+
+
+def describe(config: dict[str, Any]) -> str:
+    return ", ".join(strings(config, "site_urls")) + (" + MySite" if config.get("my_site") else "")
+
 
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
@@ -94,7 +160,7 @@ def _sha_of(client: httpx.Client, url: str) -> str | None:
     return digest.hexdigest()
 
 
-def _put(client: httpx.Client, folder: str, output: OutputDocument) -> Receipt:
+def _put(client: httpx.Client, folder: str, output: Document) -> Receipt:
     for _ in range(100):
         chosen, already = free_name(output.name, lambda n: _sha_of(client, folder + quote(n)), output.sha256)
         url = folder + quote(chosen)
@@ -134,7 +200,7 @@ def _folders(config: dict[str, Any]) -> list[str]:
 
 
 def deliver(
-    delivery: Delivery, outputs: Sequence[OutputDocument], config: dict[str, Any], credentials: Credentials
+    delivery: Delivery, outputs: Sequence[Document], config: dict[str, Any], credentials: Credentials
 ) -> list[Receipt]:
     receipts: list[Receipt] = []
     with _client(config, credentials) as client:
