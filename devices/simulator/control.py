@@ -3,7 +3,8 @@ and the command line. OpenDSM's own interface, not part of any Microsoft protoco
 
 Served by each device's :class:`~devices.simulator.server.DeviceServer` under ``/_control`` and
 answering loopback callers only (403 otherwise). Every answer is JSON; errors are
-``{"error": "..."}`` with a 4xx status.
+``{"error": "..."}`` with a 4xx status. The server mounts these routes, so this module knows it
+only as a :class:`ControlledServer` (what the handlers read), never by import.
 
 =======================  ======================================================================
 ``GET  /status``         identity, URLs, paper, scanner state, conditions, jobs, panel destinations
@@ -28,23 +29,39 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from devices.protocols.errors import ProtocolError
 from devices.protocols.xmlsafe import XMLRefused
 from devices.simulator import push
-from devices.simulator.device import Job
-
-if TYPE_CHECKING:
-    from devices.simulator.server import DeviceServer
+from devices.simulator.device import Job, ScanDevice
+from devices.simulator.events import EventSource
 
 log = logging.getLogger(__name__)
 
 PREFIX = "/_control"
+
+
+class ControlledServer(Protocol):
+    """What the control API reads of the device server that mounts it (a ``DeviceServer``)."""
+
+    device: ScanDevice
+    events: EventSource | None
+
+    @property
+    def device_url(self) -> str: ...
+
+    @property
+    def scan_url(self) -> str: ...
+
+    @property
+    def control_url(self) -> str: ...
+
+
 #: Where a DeviceServer puts itself in its aiohttp application.
-SERVER_KEY: web.AppKey[Any] = web.AppKey("device_server")
+SERVER_KEY: web.AppKey[ControlledServer] = web.AppKey("device_server")
 #: What the device presents to a scan server (``run.start`` sets it; absent: nothing).
 CREDENTIALS_KEY: web.AppKey[push.Credentials] = web.AppKey("device_credentials", push.Credentials)
 MAX_CONTROL_BODY = 1024 * 1024
@@ -108,9 +125,8 @@ def _int(data: dict[str, Any], key: str, default: int | None = None, minimum: in
     return value
 
 
-def _server(request: web.Request) -> DeviceServer:
-    server: DeviceServer = request.app[SERVER_KEY]
-    return server
+def _server(request: web.Request) -> ControlledServer:
+    return request.app[SERVER_KEY]
 
 
 def _job_json(job: Job) -> dict[str, Any]:
@@ -126,7 +142,7 @@ def _job_json(job: Job) -> dict[str, Any]:
     }
 
 
-def status_json(server: DeviceServer) -> dict[str, Any]:
+def status_json(server: ControlledServer) -> dict[str, Any]:
     device = server.device
     ident = device.identity
     summary = device.status_summary()

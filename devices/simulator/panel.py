@@ -1,7 +1,8 @@
 """The simulated device's front panel: a web page at ``/panel/`` of each device (PROTOCOL.md §2.3).
 
 What a user does at a DSM device, in a browser on the same machine (the panel answers loopback
-callers only): sign in with directory credentials (steps 1–3, :mod:`devices.simulator.panel_directory`),
+callers only): sign in with directory credentials (steps 1–3, the :class:`PanelDirectory` the
+program that starts the simulator injects, :mod:`devices.simulator.panel_directory`),
 pick one of the scan processes the directory shows them, override the ticket settings the
 process leaves unlocked (step 5, :mod:`devices.simulator.panel_forms`), choose platen / feeder /
 duplex and a page count, and scan: the device pushes the job with WS-DSP
@@ -42,12 +43,11 @@ from devices.simulator import push
 from devices.simulator.control import _is_loopback
 from devices.simulator.device import INPUT_SOURCES
 from devices.simulator.panel_directory import (
+    NO_DIRECTORY,
     PanelDirectory,
+    PanelServices,
     PanelSignInError,
     PanelUser,
-    django_ready,
-    django_server_resolver,
-    for_device,
 )
 from devices.simulator.panel_forms import PanelInputError, ScanChoice, parse_scan_form, view_process
 
@@ -78,7 +78,7 @@ class PanelOptions:
     token: Callable[[], str] = lambda: ""
     #: Push here instead of looking the PSP's ScanRepository up (the demo and tests).
     scan_server_url: str = ""
-    #: ``fqdn -> WS-DSP endpoint URL`` (blocking; Django: the ScanServer rows).
+    #: ``fqdn -> WS-DSP endpoint URL`` (blocking; ``manage.py simulate_devices``: the ScanServer rows).
     resolve_server: Callable[[str], str | None] | None = None
     verify_tls: bool = True
     #: The device's client certificate and key (PEM files, read at every scan; '' for none).
@@ -136,6 +136,7 @@ def tokens_file_reader(path: str | Path, endpoint: str) -> Callable[[], str]:
 
 def options_for(
     endpoint: str,
+    services: PanelServices | None,
     *,
     tokens_file: str = "",
     scan_server_url: str = "",
@@ -143,14 +144,14 @@ def options_for(
     client_cert: str = "",
     client_key: str = "",
 ) -> PanelOptions:
-    """The options ``run.start`` mounts: the directory :func:`panel_directory.for_device` picks."""
-    directory, why = for_device(endpoint)
+    """The options ``run.start`` mounts for device ``endpoint``: the directory ``services`` give it
+    (None: no directory, the panel says it is switched off and why)."""
     return PanelOptions(
-        directory=directory,
-        disabled_reason=why or PanelOptions.disabled_reason,
+        directory=services.directory_for(endpoint) if services is not None else None,
+        disabled_reason=NO_DIRECTORY if services is None else PanelOptions.disabled_reason,
         token=tokens_file_reader(tokens_file, endpoint) if tokens_file else (lambda: ""),
         scan_server_url=scan_server_url,
-        resolve_server=django_server_resolver if django_ready() else None,
+        resolve_server=services.resolve_server if services is not None else None,
         verify_tls=verify_tls,
         client_cert=client_cert,
         client_key=client_key,

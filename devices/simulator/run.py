@@ -5,14 +5,16 @@ responder announcing Hello) and returns a :class:`Simulation`; :meth:`Simulation
 and closes everything. :func:`serve` is the long-running form the ``simulate_devices``
 management command uses; :class:`SimulatorThread` runs the same :func:`start` in a background
 thread for tests and scripts. :func:`main` is the whole command line; it needs no Django
-(``python -m devices.simulator ...`` works the same as ``manage.py simulate_devices ...``).
+(``python -m devices.simulator ...`` takes the same arguments as ``manage.py simulate_devices ...``,
+plus the ``--ldap-*`` options of :mod:`devices.simulator.panel_ldap`).
 
-Usage (``manage.py simulate_devices`` or ``python -m devices.simulator``, same arguments)::
+Usage (``manage.py simulate_devices`` or ``python -m devices.simulator``)::
 
     simulate_devices --count 3 [--base-port 8700] [--seed opendsm] [--adf-pages 10]
                      [--retrieve-timeout 60] [--qr] [--no-discovery] [--interface 127.0.0.1]
                      [--no-panel] [--device-tokens FILE] [--scan-server-url URL] [--insecure]
                      [--client-cert FILE [--client-key FILE]]
+                     [--ldap-uri URI --ldap-user-base DN ...]   (python -m devices.simulator only)
     simulate_devices status --device 2
     simulate_devices load --device 1 --pages 5
     simulate_devices fault --device 1 --fault jam|cover-open|clear|slow|drop
@@ -26,10 +28,12 @@ The control actions POST JSON to ``http://127.0.0.1:<base-port + device - 1>/_co
 (or ``--control URL``); see :mod:`devices.simulator.control`.
 
 Each device also serves its front panel at ``http://127.0.0.1:<port>/panel/``
-(:mod:`devices.simulator.panel`). Under ``manage.py simulate_devices`` (Django set up) it signs
-users in with the configured directory (LDAP, or the embedded one) and finds scan servers in the
-database; under ``python -m devices.simulator`` it works only with ``SMC_LDAP_*`` set (LDAP only,
-no device-group rule, pass ``--scan-server-url``) and otherwise shows that it is switched off.
+(:mod:`devices.simulator.panel`). The simulator does not choose how the panel signs users in: the
+program that starts it passes :func:`start` a :class:`~devices.simulator.panel_directory.PanelServices`.
+``manage.py simulate_devices`` (``smc.simulation``) passes the console's directory (LDAP, or the
+embedded one), OpenDSM's device-group rule and the registered scan servers; ``python -m
+devices.simulator`` passes an LDAP directory built from its ``--ldap-*`` options (LDAP only, no
+device-group rule, pass ``--scan-server-url``), or nothing, and then the panel says it is switched off.
 
 How a device proves itself to the scan server (DESIGN.md decision 2): its client certificate
 (``--client-cert``/``--client-key``, the files ``manage.py enroll_device --issue-certificate``
@@ -63,8 +67,9 @@ from typing import Any
 
 from devices.protocols.discovery_udp import DiscoveryResponder
 from devices.protocols.namespaces import WSD_PORT
-from devices.simulator import control, panel, push
+from devices.simulator import control, panel, panel_ldap, push
 from devices.simulator.device import DEFAULT_RETRIEVE_TIMEOUT, Identity, ScanDevice
+from devices.simulator.panel_directory import PanelServices
 from devices.simulator.server import DeviceServer, ServerOptions
 
 log = logging.getLogger(__name__)
@@ -183,8 +188,12 @@ def make_device(config: SimulatorConfig, index: int) -> ScanDevice:
     )
 
 
-async def start(config: SimulatorConfig) -> Simulation:
-    """Start ``config.count`` devices; on any failure, stop what was started and re-raise."""
+async def start(config: SimulatorConfig, services: PanelServices | None = None) -> Simulation:
+    """Start ``config.count`` devices; on any failure, stop what was started and re-raise.
+
+    ``services``: how the devices' front panels sign users in and find scan servers (None: the
+    panels are switched off, saying why).
+    """
     problems = config.problems()
     if problems:
         raise ValueError("; ".join(problems))
@@ -207,6 +216,7 @@ async def start(config: SimulatorConfig) -> Simulation:
                     server,
                     panel.options_for(
                         device.identity.endpoint,
+                        services,
                         tokens_file=config.device_tokens,
                         scan_server_url=config.scan_server_url,
                         verify_tls=config.verify_tls,
@@ -232,14 +242,19 @@ async def start(config: SimulatorConfig) -> Simulation:
     return sim
 
 
-async def serve(config: SimulatorConfig, stop: asyncio.Event | None = None, out: Any = None) -> None:
+async def serve(
+    config: SimulatorConfig,
+    stop: asyncio.Event | None = None,
+    out: Any = None,
+    services: PanelServices | None = None,
+) -> None:
     """Run until ``stop`` is set (or SIGINT/SIGTERM), then shut down cleanly with Bye."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
-    sim = await start(config)
+    sim = await start(config, services)
     try:
         stream = out or sys.stdout
         stream.write(json.dumps({"devices": sim.describe()}, indent=2) + "\n")
@@ -250,10 +265,11 @@ async def serve(config: SimulatorConfig, stop: asyncio.Event | None = None, out:
 
 
 class SimulatorThread:
-    """``with SimulatorThread(config) as sim:`` — devices running in a background event loop."""
+    """``with SimulatorThread(config[, services]) as sim:`` — devices running in a background event loop."""
 
-    def __init__(self, config: SimulatorConfig) -> None:
+    def __init__(self, config: SimulatorConfig, services: PanelServices | None = None) -> None:
         self.config = config
+        self.services = services
         self.loop = asyncio.new_event_loop()
         self.simulation: Simulation | None = None
         self._thread = threading.Thread(target=self.loop.run_forever, name="simulated-devices", daemon=True)
@@ -261,7 +277,7 @@ class SimulatorThread:
     def __enter__(self) -> Simulation:
         self._thread.start()
         try:
-            self.simulation = self.call(start(self.config))
+            self.simulation = self.call(start(self.config, self.services))
         except BaseException:
             self._shutdown_loop()
             raise
@@ -288,8 +304,10 @@ class SimulatorThread:
 
 
 def build_parser(prog: str = "simulate_devices") -> argparse.ArgumentParser:
+    """The parser of ``python -m devices.simulator``: :func:`add_arguments` and the ``--ldap-*`` options."""
     parser = argparse.ArgumentParser(prog=prog, description="Simulated DSM / WS-Scan devices.")
     add_arguments(parser)
+    panel_ldap.add_arguments(parser)
     return parser
 
 
@@ -445,12 +463,15 @@ def control_payload(args: argparse.Namespace) -> tuple[str, dict[str, Any] | Non
 
 
 def main(argv: Sequence[str] | None = None, out: Any = None) -> int:
-    """The command line; returns the process exit status."""
+    """The command line without Django; returns the process exit status. The panels sign users in
+    with the LDAP directory the ``--ldap-*`` options name (none: the panels are switched off)."""
     args = build_parser().parse_args(argv)
-    return run_args(args, out=out)
+    services = panel_ldap.services_from_args(args) if args.action == "run" else None
+    return run_args(args, out=out, services=services)
 
 
-def run_args(args: argparse.Namespace, out: Any = None) -> int:
+def run_args(args: argparse.Namespace, out: Any = None, services: PanelServices | None = None) -> int:
+    """Run devices (``services`` for their panels, see :func:`start`) or make one control call."""
     out = out or sys.stdout
     if args.action == "run":
         config = config_from_args(args)
@@ -458,7 +479,7 @@ def run_args(args: argparse.Namespace, out: Any = None) -> int:
         if problems:
             raise SystemExit("; ".join(problems))
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-        asyncio.run(serve(config, out=out))
+        asyncio.run(serve(config, out=out, services=services))
         return 0
     path, payload = control_payload(args)
     status, answer = _control_call(control_url(args) + path, payload)
@@ -467,7 +488,7 @@ def run_args(args: argparse.Namespace, out: Any = None) -> int:
 
 
 @contextlib.contextmanager
-def running(config: SimulatorConfig) -> Iterator[Simulation]:
+def running(config: SimulatorConfig, services: PanelServices | None = None) -> Iterator[Simulation]:
     """Context-manager shorthand for :class:`SimulatorThread`."""
-    with SimulatorThread(config) as sim:
+    with SimulatorThread(config, services) as sim:
         yield sim

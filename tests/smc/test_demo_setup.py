@@ -96,7 +96,8 @@ def test_lost_token_file_reissues_tokens(tmp_path: Path) -> None:
 def test_newcomer_path_demo_setup_panel_scan_pdf(tmp_path: Path) -> None:
     """The README's "Try it": demo_setup, the real scan server (runscanserver, plain HTTP, processing on
     its in-process worker thread as on the embedded defaults), three simulated devices started as
-    ``simulate_devices`` starts them, sign in at a panel as demo, scan, PDF in the folder."""
+    ``simulate_devices`` starts them (with the console's panel services), sign in at a panel as demo,
+    scan, PDF in the folder."""
     import os
     import re
     import subprocess
@@ -107,6 +108,7 @@ def test_newcomer_path_demo_setup_panel_scan_pdf(tmp_path: Path) -> None:
     from django.db import connection
 
     from devices.simulator.run import SimulatorConfig, SimulatorThread
+    from smc.simulation import panel_services
     from tests import services
 
     db = connection.settings_dict
@@ -137,7 +139,7 @@ def test_newcomer_path_demo_setup_panel_scan_pdf(tmp_path: Path) -> None:
     try:
         services.wait_for(lambda: services.port_open(port), "the scan server", timeout=30)
         with (
-            SimulatorThread(config) as sim,
+            SimulatorThread(config, panel_services()) as sim,
             httpx.Client(base_url=sim.devices[1].server.base_url, follow_redirects=True, timeout=30) as http,
         ):
             page = http.post("/panel/login", data={"username": "demo", "password": password}).text

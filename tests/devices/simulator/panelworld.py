@@ -17,7 +17,6 @@ import httpx
 from devices.protocols.wsscan import ticket as tk
 from devices.simulator import panel
 from devices.simulator.device import Identity, ScanDevice
-from devices.simulator.panel_directory import django_server_resolver
 from devices.simulator.server import DeviceServer, ServerOptions
 
 SEED = "panel-test"
@@ -106,12 +105,12 @@ def panel_device(world: World, adf_pages: int = 0, **overrides: Any) -> Iterator
     from asgiref.sync import sync_to_async
     from django.db import connections
 
-    from devices.simulator.panel_directory import EmbeddedPanelDirectory
+    from smc.simulation import EmbeddedPanelDirectory, resolve_server
 
     values: dict[str, Any] = dict(
         directory=EmbeddedPanelDirectory(world.endpoint),
         token=lambda: world.token,
-        resolve_server=django_server_resolver,
+        resolve_server=resolve_server,
         transport=scan_server_transport(),
         poll_interval=0.1,
         poll_timeout=60.0,

@@ -134,3 +134,26 @@ async def serve_app(app: web.Application) -> tuple[web.AppRunner, str]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     return runner, "http://127.0.0.1:%d" % runner.addresses[0][1]
+
+
+def start_simulator_process(command: list[str], log: Path) -> tuple[Any, list[dict[str, Any]]]:
+    """Start a simulator command line (its own session; stop it with ``services.stop_process``) and
+    read the devices it prints once they listen."""
+    import json
+    import subprocess
+
+    root = Path(__file__).resolve().parents[3]
+    with open(log, "wb") as stderr:
+        proc = subprocess.Popen(
+            command, cwd=root, start_new_session=True, stdout=subprocess.PIPE, stderr=stderr
+        )
+    assert proc.stdout is not None
+    lines: list[bytes] = []
+    for line in proc.stdout:  # serve() prints one indented JSON document, closed by "}" alone
+        lines.append(line)
+        if line.rstrip() == b"}":
+            break
+    else:
+        proc.wait(10)
+        raise AssertionError("the simulator stopped: %s" % log.read_text())
+    return proc, json.loads(b"".join(lines))["devices"]

@@ -1,6 +1,7 @@
 """The panel's LDAP sign-in against a real slapd with OpenDSM's schema and ACL (DIR's layout):
 bound as the user, the panel lists what the directory lets that user read, then OpenDSM's
-device-group rule (scanprocesses.availability.may_use); the SID is openDSMUserSid or the local identity."""
+device-group rule (scanprocesses.availability.may_use, injected by smc.simulation); the SID is
+openDSMUserSid or the local identity."""
 
 from __future__ import annotations
 
@@ -11,14 +12,8 @@ from typing import Any
 import ldap
 import pytest
 
-from devices.simulator.panel_directory import (
-    BadCredentials,
-    DirectoryUnavailable,
-    LDAPPanelDirectory,
-    django_availability,
-    for_device,
-    ldap_sid_fallback,
-)
+from devices.simulator.panel_directory import BadCredentials, DirectoryUnavailable
+from devices.simulator.panel_ldap import LDAPPanelDirectory, PanelLDAPConfig
 from tests import services
 from tests.conftest import GROUPS_BASE, PASSWORDS, ldap_config, use_directory
 from tests.smc.directory_cases import make_process
@@ -81,8 +76,10 @@ def published(psp_slapd: services.Slapd, settings: Any, transactional_db: None) 
 
 
 def panel_directory(config: Any) -> LDAPPanelDirectory:
+    from smc.simulation import django_availability, ldap_sid_fallback, panel_ldap_config
+
     return LDAPPanelDirectory(
-        config, availability=django_availability(ENDPOINT), sid_fallback=ldap_sid_fallback
+        panel_ldap_config(config), availability=django_availability(ENDPOINT), sid_fallback=ldap_sid_fallback
     )
 
 
@@ -97,7 +94,9 @@ def test_alice_sees_what_the_directory_shows_her_minus_the_device_group_rule(pub
         process = ScanProcess.objects.get(guid=item.guid)
         assert item.psp_xml.decode() == process.published_version.psp_xml
     # Without OpenDSM's rule the directory's own answer includes the device-group-bound process.
-    bare = LDAPPanelDirectory(published).sign_in("alice", PASSWORDS["alice"])
+    from smc.simulation import panel_ldap_config
+
+    bare = LDAPPanelDirectory(panel_ldap_config(published)).sign_in("alice", PASSWORDS["alice"])
     assert [p.display_name for p in bare.processes] == ["P-admins", "P-all", "P-basement"]
 
 
@@ -121,14 +120,51 @@ def test_other_users_and_a_wrong_password(published: Any) -> None:
 
 @pytest.mark.ldap
 def test_for_device_picks_ldap_when_the_directory_is_configured(published: Any) -> None:
-    directory, why = for_device(ENDPOINT)
-    assert isinstance(directory, LDAPPanelDirectory) and why == ""
+    from smc.simulation import panel_services
+
+    directory = panel_services().directory_for(ENDPOINT)
+    assert isinstance(directory, LDAPPanelDirectory)
+
+
+@pytest.mark.ldap
+def test_the_command_line_without_django_signs_in_with_its_ldap_options(
+    published: Any, tmp_path: Path
+) -> None:
+    """``python -m devices.simulator --ldap-*``: the same bound-as-user sign-in, without OpenDSM's rule."""
+    from devices.simulator import run
+    from devices.simulator.panel_ldap import services_from_args
+
+    password = tmp_path / "bind-password"
+    password.write_text(published.bind_password + "\n")
+    args = run.build_parser().parse_args(
+        [
+            "--ldap-uri",
+            published.uri,
+            "--ldap-flavor",
+            "openldap",
+            "--ldap-user-base",
+            published.user_base,
+            "--ldap-user-attr",
+            published.user_attr,
+            "--ldap-bind-dn",
+            published.bind_dn,
+            "--ldap-bind-password-file",
+            str(password),
+        ]
+    )
+    services = services_from_args(args)
+    assert services is not None and services.resolve_server is None
+    directory = services.directory_for(ENDPOINT)
+    assert directory.description == published.uri
+    user = directory.sign_in("alice", PASSWORDS["alice"])
+    assert user.sid == "S-1-5-21-1-2-3-1104"
+    assert [p.display_name for p in user.processes] == ["P-admins", "P-all", "P-basement"]
+    with pytest.raises(BadCredentials):
+        directory.sign_in("alice", "wrong")
 
 
 def test_unreachable_directory_is_a_message() -> None:
-    from directory.ldapconf import LDAPConfig
-
-    config = LDAPConfig(
+    config = PanelLDAPConfig(
         uri="ldap://127.0.0.1:%d" % services.free_port(),
         flavor="openldap",
         bind_dn="cn=reader,dc=example,dc=test",
