@@ -26,7 +26,6 @@ import urllib.parse
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from lxml import etree
 
@@ -553,13 +552,3 @@ def parse_directed_probe_response(data: bytes, probe_message_id: str | None = No
     if probe_message_id is not None and msg.relates_to != probe_message_id:
         raise ProtocolError("directed probe reply relates to another message")
     return list(msg.body.matches)
-
-
-def __getattr__(name: str) -> Any:
-    # The UDP transport lives in discovery_udp to keep modules small; its two classes stay
-    # importable from here, lazily, because discovery_udp imports this module.
-    if name in ("DiscoveryResponder", "DiscoveryClient"):
-        from devices.protocols import discovery_udp
-
-        return getattr(discovery_udp, name)
-    raise AttributeError("module %r has no attribute %r" % (__name__, name))

@@ -21,7 +21,6 @@ import logging
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from lxml import etree
 
@@ -526,16 +525,3 @@ def parse_subscribe_response(data: bytes) -> SubscribeResponse:
 def parse_expires_response(data: bytes, expected: str) -> Expiry | None:
     """The Expires of a RenewResponse or GetStatusResponse (``expected`` is the local name)."""
     return expires_of(_reply_body(data, expected))
-
-
-_SOURCE_NAMES = ("SubscriptionManager", "Subscription", "register_subscription_manager", "identifier_of")
-
-
-def __getattr__(name: str) -> Any:
-    # The event source lives in eventing_source (module size) and imports this module; its
-    # public names stay importable from here, lazily.
-    if name in _SOURCE_NAMES:
-        from devices.protocols import eventing_source
-
-        return getattr(eventing_source, name)
-    raise AttributeError("module %r has no attribute %r" % (__name__, name))

@@ -15,13 +15,13 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from devices.protocols.xmlfields import foreign_bytes
 from django import forms
 from django.core.exceptions import ValidationError
 from lxml import etree
 
 from devices.protocols import jobstatus, psp, xmlsafe
 from devices.protocols.namespaces import ODSM, PSP, qn
+from devices.protocols.xmlfields import foreign_bytes
 
 Receipt = dict[str, Any]
 

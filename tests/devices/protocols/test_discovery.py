@@ -422,10 +422,3 @@ def test_directed_probe_refusals_are_faults() -> None:
     with pytest.raises(soap.SoapFault) as info:
         wsd.handle_directed_probe(no_id, TARGET)
     assert info.value.subcode == soap.HEADER_REQUIRED
-
-
-def test_transport_classes_are_importable_from_discovery() -> None:
-    assert wsd.DiscoveryResponder is DiscoveryResponder
-    assert wsd.DiscoveryClient is DiscoveryClient
-    with pytest.raises(AttributeError):
-        wsd.NoSuchThing  # noqa: B018
