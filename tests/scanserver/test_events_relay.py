@@ -17,8 +17,8 @@ import pytest
 
 from devices.protocols import dsp, eventing, soap
 from scanserver import events
-from scanserver.models import ScanJob
 from tests import services
+from tests.factories import ScanJob, ScanJobFactory, ScanServerFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -100,7 +100,7 @@ def test_a_workers_job_events_reach_this_processs_subscribers(sink: str, relay: 
     events.manager().subscribe(
         eventing.Subscribe(notify_to=eventing.EndpointReference(sink), filter_actions=wanted)
     )
-    job = ScanJob.objects.create(psp_identifier="X", psp_display_name="Relay")
+    job = ScanJobFactory(psp_display_name="Relay")
     job.cancel()
     broadcast_from_another_process(job)
     services.wait_for(lambda: len(_Sink.received) >= 1, "the relayed end-state event", timeout=15)
@@ -118,7 +118,7 @@ def test_own_broadcasts_are_not_relayed_twice(sink: str, relay: None) -> None:
     events.manager().subscribe(
         eventing.Subscribe(notify_to=eventing.EndpointReference(sink), filter_actions=wanted)
     )
-    job = ScanJob.objects.create(psp_identifier="X", psp_display_name="Relay")
+    job = ScanJobFactory(psp_display_name="Relay")
     job.cancel()
     events.job_changed(job)  # this process: notified directly, and its broadcast carries our origin
     services.wait_for(lambda: len(_Sink.received) >= 1, "the direct end-state event", timeout=15)
@@ -131,14 +131,13 @@ def test_own_broadcasts_are_not_relayed_twice(sink: str, relay: None) -> None:
 
 def test_repository_status_summary_follows_idle_and_processing(sink: str) -> None:
     from devices.protocols import dsc
-    from scanserver.models import ScanServer
 
     wanted = (dsc.RepositoryStatusSummaryEvent.action,)
     events.manager().subscribe(
         eventing.Subscribe(notify_to=eventing.EndpointReference(sink), filter_actions=wanted)
     )
-    server = ScanServer.objects.create(name="summary", fqdn="127.0.0.1")
-    job = ScanJob.objects.create(server=server, psp_identifier="X")
+    server = ScanServerFactory(name="summary", fqdn="127.0.0.1")
+    job = ScanJobFactory(server=server)
     job.end_transfer()  # pending: the repository is Processing
     events.job_changed(job)
     services.wait_for(lambda: len(_Sink.received) >= 1, "the first summary", timeout=15)
