@@ -79,21 +79,17 @@ def directory(settings: Any, slapd: services.Slapd) -> Any:
 @pytest.fixture
 def cast(db: None) -> dict[str, Any]:
     """Local users, one per role plus an outsider with none (the embedded-directory cast)."""
-    from django.contrib.auth.models import User
+    from tests.factories import UserFactory
 
-    from core.roles import set_roles
-
-    users = {}
-    for name, roles in (
-        ("admin", {"admin"}),
-        ("operator", {"operator"}),
-        ("auditor", {"auditor"}),
-        ("outsider", set()),
-    ):
-        user = User.objects.create_user(name, "%s@example.test" % name, "%s-local-pw1!" % name)
-        set_roles(user, roles)
-        users[name] = user
-    return users
+    return {
+        name: UserFactory(username=name, password="%s-local-pw1!" % name, roles=roles)
+        for name, roles in (
+            ("admin", {"admin"}),
+            ("operator", {"operator"}),
+            ("auditor", {"auditor"}),
+            ("outsider", set()),
+        )
+    }
 
 
 @pytest.fixture(scope="session")

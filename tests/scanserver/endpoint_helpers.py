@@ -1,5 +1,5 @@
 """Shared pieces of the scan-server endpoint tests: a published process, an enrolled device,
-users in the embedded directory, and hand-built WS-DSP messages."""
+users in the embedded directory (built with tests.factories), and hand-built WS-DSP messages."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from devices.protocols.wsscan import ticket as tk
 
 CONSOLE_TOKEN = "console-token-for-tests"
 BASE = "https://scan.test"
+SHARE = "\\\\fs01\\scans"  # the published process's one destination
 
 
 def make_ticket(fmt: str = "jfif") -> tk.ScanTicket:
@@ -31,7 +32,7 @@ def make_ticket(fmt: str = "jfif") -> tk.ScanTicket:
     )
 
 
-def instructions(root: str = "Invoices", share: str = "\\\\fs01\\scans") -> psp.PostScanInstructions:
+def instructions(root: str = "Invoices", share: str = SHARE) -> psp.PostScanInstructions:
     return psp.PostScanInstructions(
         document_root_name=root,
         continue_on_error=True,
@@ -40,6 +41,7 @@ def instructions(root: str = "Invoices", share: str = "\\\\fs01\\scans") -> psp.
 
 
 def psp_bytes(fmt: str = "jfif") -> bytes:
+    """A PSP as a device reads it from the directory, matching the world's published process."""
     process = psp.PostScanProcess(
         scan_repository="scan.test",
         scan_ticket=etree.tostring(make_ticket(fmt).to_element(), method="c14n"),
@@ -64,33 +66,29 @@ class World:
 
 def make_world(published: bool = True, fmt: str = "jfif") -> World:
     """ScanServer, an enrolled device, alice (in "scanners") and nora (not), a published process."""
-    from django.contrib.auth.models import Group, User
-
-    from devices.models import Device, ScanServer
     from directory.backends import identity_for
-    from scanprocesses.models import ProcessState, ScanProcess, ScanProcessVersion
+    from tests.factories import (
+        DeviceFactory,
+        GroupFactory,
+        ScanProcessFactory,
+        ScanServerFactory,
+        UserFactory,
+    )
 
-    server = ScanServer.objects.create(name="scan01", fqdn="scan.test", port=5362)
-    device = Device(endpoint_reference="urn:uuid:%s" % uuid.uuid4(), name="MFP 1")
+    server = ScanServerFactory(name="scan01", fqdn="scan.test", port=5362)
+    device = DeviceFactory(name="MFP 1")
     token = device.issue_token()
-    device.save()
-    group = Group.objects.create(name="scanners")
-    alice = User.objects.create_user("alice", password="x")
-    alice.groups.add(group)
-    nora = User.objects.create_user("nora", password="x")
-    data = psp_bytes(fmt)
-    process = ScanProcess.objects.create(
+    device.save(update_fields=["token_hash"])
+    alice = UserFactory(username="alice", password="x", groups=[GroupFactory(name="scanners")])
+    nora = UserFactory(username="nora", password="x")
+    process = ScanProcessFactory(
         display_name="Invoices",
         ticket_xml=etree.tostring(make_ticket(fmt).to_element(), method="c14n").decode(),
         scan_server=server,
-        document_root_name="Invoices",
         allowed_groups=["scanners"],
+        destinations=[("smb", {"uncs": [SHARE]})],
+        published=published,
     )
-    if published:
-        version = ScanProcessVersion.objects.create(process=process, number=1, psp_xml=data.decode())
-        process.published_version = version
-        process.state = ProcessState.PUBLISHED
-        process.save()
     return World(server, device, token, process, identity_for(alice), identity_for(nora))
 
 

@@ -12,12 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from devices.models import DeviceEvent
 from devices.protocols import dsp, psp, soap
-from scanprocesses.models import ProcessState
 from scanserver import access
 from scanserver.dsp import Caller
-from scanserver.models import ScanJob
+from tests.factories import DeviceEvent, DeviceGroupFactory, ProcessState, ScanJob, ScanServerFactory
 from tests.scanserver.endpoint_helpers import (
     CONSOLE_TOKEN,
     World,
@@ -128,20 +126,18 @@ def test_unpublished_and_unknown_processes(world: World) -> None:
 
 
 def test_a_process_of_another_scan_server(world: World, settings: Any) -> None:
-    from devices.models import ScanServer
 
     # With two scan servers in the database, this process serves the one SMC_SCANSERVER_GUID names.
     settings.SCANSERVER_GUID = str(world.server.guid)
 
-    world.process.scan_server = ScanServer.objects.create(name="scan02", fqdn="scan02.test")
+    world.process.scan_server = ScanServerFactory(name="scan02", fqdn="scan02.test")
     world.process.save()
     assert "not this one" in refused(world, create_request(world)).reason
 
 
 def test_device_groups_restrict_where_a_process_may_be_used(world: World) -> None:
-    from devices.models import DeviceGroup
 
-    world.process.allowed_device_groups.add(DeviceGroup.objects.create(name="finance floor"))
+    world.process.allowed_device_groups.add(DeviceGroupFactory(name="finance floor"))
     assert "device groups" in refused(world, create_request(world)).reason
 
 

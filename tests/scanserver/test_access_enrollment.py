@@ -11,9 +11,9 @@ import pytest
 from django.core.management import call_command
 
 from devices.enrollment import EnrollmentError, enroll
-from devices.models import Device
 from devices.simulator.run import SimulatorConfig, SimulatorThread
 from scanserver import access
+from tests.factories import Device
 
 
 @pytest.fixture

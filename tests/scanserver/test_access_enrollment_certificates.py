@@ -21,9 +21,9 @@ from django.core.management import CommandError, call_command
 
 from devices import pki
 from devices.enrollment import EnrollmentError, enroll
-from devices.models import Device, DeviceEvent
 from devices.simulator.run import SimulatorConfig, SimulatorThread
 from scanserver import access
+from tests.factories import Device, DeviceEvent
 
 
 @pytest.fixture

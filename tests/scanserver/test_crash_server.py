@@ -20,8 +20,8 @@ import pytest
 from django.db import connection
 
 from devices.protocols import dsp, soap
-from scanserver.models import JobState, ScanJob, ScanPage
 from tests import services
+from tests.factories import JobState, ScanJob, ScanPage
 from tests.scanserver.endpoint_helpers import World, create_request, envelope, make_world, send_image_body
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -24,9 +24,17 @@ from celery import Celery
 from django.conf import settings
 from django.db import connection
 
-from scanserver.models import Delivery, DeliveryState, JobState, OutputDocument, ScanJob
 from tests import services
-from tests.scanserver.pipeline_factories import files_in, make_job, make_process, page_bytes, sha
+from tests.factories import (
+    Delivery,
+    DeliveryState,
+    JobState,
+    OutputDocument,
+    ScanJob,
+    ScanJobFactory,
+    ScanProcessFactory,
+)
+from tests.scanserver.scanfiles import files_in, page_bytes, sha
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis, pytest.mark.slow]
 
@@ -158,8 +166,10 @@ def test_worker_killed_mid_processing_and_mid_delivery_delivers_every_page_once(
 ) -> None:
     scans = tmp_path / "scans"
     blobs = [page_bytes(n, dpi=40) for n in range(1, PAGES + 1)]
-    process = make_process([{"kind": "folder", "config": {"path": str(scans)}}], output_format="jpeg")
-    job = make_job(process, blobs)
+    process = ScanProcessFactory(
+        pipeline=True, destinations=[{"kind": "folder", "config": {"path": str(scans)}}], output_format="jpeg"
+    )
+    job = ScanJobFactory(process=process, pages=blobs)
 
     # 1. kill during building (0.4 s per page)
     first = workers.start("crash-a", "build=0.4,deliver=0.4")

@@ -3,8 +3,9 @@
 The rule under test is in the docstring of :mod:`scanserver.delivery`: a job with a published
 version delivers with that version's copy of each destination, whatever happens to the process
 afterwards; the link to the live ``ProcessDestination`` is history, set to null (never cascaded)
-when the row goes away. Processes are authored and published the console's way
-(``scanprocesses.authoring``, embedded directory).
+when the row goes away. Processes are published the console's way
+(``ScanProcessFactory(published=True)`` calls ``scanprocesses.authoring.publish``, embedded directory)
+and edited with ``scanprocesses.authoring.save_process``.
 """
 
 from __future__ import annotations
@@ -17,11 +18,17 @@ import pytest
 
 from scanprocesses import authoring as sp
 from scanprocesses.destinations import Credentials
-from scanprocesses.models import ProcessDestination
 from scanserver import delivery, tasks
-from scanserver.models import Delivery, DeliveryState, JobState
-from tests.scanserver.pipeline_factories import files_in, make_job, make_process, page_bytes
-from tests.smc import processfactories
+from tests.factories import (
+    Delivery,
+    DeliveryState,
+    JobState,
+    ProcessDestination,
+    ScanJobFactory,
+    ScanProcessFactory,
+    UserFactory,
+)
+from tests.scanserver.scanfiles import files_in, page_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,36 +52,27 @@ def folder(path: Path, **extra: Any) -> sp.DestinationSpec:
     return sp.DestinationSpec("folder", {"path": str(path)}, **extra)
 
 
-def published(name: str, specs: list[sp.DestinationSpec]) -> Any:
-    from scanprocesses.models import ScanProcess
-
-    row = ScanProcess(
-        display_name=name,
-        ticket_xml=sp.ticket_to_xml(sp.default_ticket(name)),
-        scan_server=processfactories.server(),
-        document_root_name="Scan",
-        naming_template="{root}-{job}-{seq}",
-    )
-    sp.save_process(row, specs, [], "test")
-    sp.publish(row, "test")
-    row.refresh_from_db()
-    return row
-
-
 def edit_destinations(process: Any, specs: list[sp.DestinationSpec]) -> None:
     """An administrator's edit of the process (the console replaces the destination rows)."""
     sp.save_process(process, specs, [], "test")
 
 
 def run(process: Any) -> Any:
-    job = make_job(process, [page_bytes(dpi=30)], process_version=process.published_version)
+    job = ScanJobFactory(
+        process=process, pages=[page_bytes(dpi=30)], process_version=process.published_version
+    )
     tasks.process_job.delay(job.pk)
     job.refresh_from_db()
     return job
 
 
 def test_each_delivery_is_linked_to_the_process_destination_it_came_from(eager: None, tmp_path: Path) -> None:
-    process = published("Linked", [folder(tmp_path / "a"), folder(tmp_path / "b")])
+    process = ScanProcessFactory(
+        display_name="Linked",
+        pipeline=True,
+        published=True,
+        destinations=[folder(tmp_path / "a"), folder(tmp_path / "b")],
+    )
     first, second = process.destinations.order_by("position")
     job = run(process)
     assert job.state == JobState.COMPLETED
@@ -85,7 +83,12 @@ def test_each_delivery_is_linked_to_the_process_destination_it_came_from(eager: 
 
 
 def test_replacing_or_deleting_destinations_keeps_the_delivery_history(eager: None, tmp_path: Path) -> None:
-    process = published("History", [folder(tmp_path / "a"), folder(tmp_path / "b")])
+    process = ScanProcessFactory(
+        display_name="History",
+        pipeline=True,
+        published=True,
+        destinations=[folder(tmp_path / "a"), folder(tmp_path / "b")],
+    )
     job = run(process)
     before = {
         d.pk: (d.kind, d.target, d.state, d.attempts, d.receipt) for d in job.deliveries.order_by("position")
@@ -112,7 +115,12 @@ def test_replacing_or_deleting_destinations_keeps_the_delivery_history(eager: No
 def test_editing_a_destination_in_place_keeps_the_link(eager: None, tmp_path: Path) -> None:
     """The console's edit form names each row it shows (``existing_id``): that row is updated, not
     replaced, so earlier deliveries stay linked to it; a row left out is deleted."""
-    process = published("In place", [folder(tmp_path / "a"), folder(tmp_path / "b")])
+    process = ScanProcessFactory(
+        display_name="In place",
+        pipeline=True,
+        published=True,
+        destinations=[folder(tmp_path / "a"), folder(tmp_path / "b")],
+    )
     first, second = process.destinations.order_by("position")
     job = run(process)
     d1, d2 = job.deliveries.order_by("position")
@@ -130,7 +138,12 @@ def test_a_held_job_retries_with_its_version_not_the_edited_process(eager: None,
     credential, even when the process's destinations were replaced and republished meanwhile."""
     blocked = tmp_path / "old"
     blocked.write_bytes(b"a file where the folder should be")  # the destination is down
-    process = published("Retry", [folder(blocked, username="svc", password="old-secret")])
+    process = ScanProcessFactory(
+        display_name="Retry",
+        pipeline=True,
+        published=True,
+        destinations=[folder(blocked, username="svc", password="old-secret")],
+    )
     job = run(process)
     (d,) = job.deliveries.all()
     assert job.state == JobState.NEEDS_ATTENTION and d.state == DeliveryState.FAILED
@@ -143,11 +156,10 @@ def test_a_held_job_retries_with_its_version_not_the_edited_process(eager: None,
     dest = delivery.base_config(d)
     assert dest.config["path"] == str(blocked) and dest.credentials() == Credentials("svc", "old-secret")
 
-    from django.contrib.auth.models import User
     from django.test import Client
 
     client = Client()
-    client.force_login(User.objects.create_superuser("admin-x", password="x"))
+    client.force_login(UserFactory(username="admin-x", superuser=True))
     page = client.get("/jobs/%s/" % job.token).content.decode()
     assert "later edits of the scan process do not apply to it" in page
 
@@ -161,7 +173,9 @@ def test_a_held_job_retries_with_its_version_not_the_edited_process(eager: None,
 
 def test_a_process_edited_after_publication_leaves_the_link_empty(eager: None, tmp_path: Path) -> None:
     """The live row no longer holds what the version holds: no link, delivery by the version."""
-    process = published("Edited", [folder(tmp_path / "published")])
+    process = ScanProcessFactory(
+        display_name="Edited", pipeline=True, published=True, destinations=[folder(tmp_path / "published")]
+    )
     edit_destinations(process, [folder(tmp_path / "draft")])  # not published
     job = run(process)
     (d,) = job.deliveries.all()
@@ -172,14 +186,15 @@ def test_a_process_edited_after_publication_leaves_the_link_empty(eager: None, t
 
 def test_a_job_without_a_version_follows_its_link_then_the_position(tmp_path: Path, settings: Any) -> None:
     settings.SCANSERVER_SPOOL_DIR = tmp_path / "spool"
-    process = make_process(
-        [
+    process = ScanProcessFactory(
+        pipeline=True,
+        destinations=[
             {"kind": "folder", "config": {"path": str(tmp_path / "a")}, "username": "ua", "password": "pa"},
             {"kind": "folder", "config": {"path": str(tmp_path / "b")}, "username": "ub", "password": "pb"},
-        ]
+        ],
     )
     first, second = process.destinations.order_by("position")
-    job = make_job(process, [page_bytes(dpi=30)])
+    job = ScanJobFactory(process=process, pages=[page_bytes(dpi=30)])
     d1, d2 = delivery.plan_deliveries(job)
     assert (d1.destination, d2.destination) == (first, second)
 

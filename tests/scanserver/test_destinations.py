@@ -13,9 +13,9 @@ from scanprocesses.destinations import Credentials, DeliveryError
 from scanprocesses.destinations import smb as smb_dest
 from scanprocesses.destinations import webdav as webdav_dest
 from scanserver import tasks
-from scanserver.models import DeliveryState, JobState
+from tests.factories import DeliveryState, JobState, ScanJobFactory, ScanProcessFactory, UserFactory
 from tests.scanserver import servers
-from tests.scanserver.pipeline_factories import make_job, make_process, page_bytes, sha
+from tests.scanserver.scanfiles import page_bytes, sha
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,7 +34,9 @@ def eager(settings: Any) -> Iterator[None]:
 
 
 def run(process: Any, pages: int = 2, **job_fields: Any) -> Any:
-    job = make_job(process, [page_bytes(n, dpi=30) for n in range(1, pages + 1)], **job_fields)
+    job = ScanJobFactory(
+        process=process, pages=[page_bytes(n, dpi=30) for n in range(1, pages + 1)], **job_fields
+    )
     tasks.process_job.delay(job.pk)
     job.refresh_from_db()
     return job
@@ -50,8 +52,9 @@ def samba(tmp_path: Path) -> Iterator[servers.Smbd]:
 
 
 def smb_process(samba: servers.Smbd, password: str = servers.SMB_PASSWORD, **fields: Any) -> Any:
-    return make_process(
-        [
+    return ScanProcessFactory(
+        pipeline=True,
+        destinations=[
             {
                 "kind": "smb",
                 "config": {"uncs": [samba.unc + "\\team\\in"], "port": samba.port},
@@ -114,15 +117,14 @@ def test_smb_dry_run(samba: servers.Smbd) -> None:
 # --------------------------------------------------------------------------- SMTP
 
 
-def test_email_with_starttls_and_auth_to_addresses_and_scanning_user(
-    eager: None, tmp_path: Path, django_user_model: Any
-) -> None:
+def test_email_with_starttls_and_auth_to_addresses_and_scanning_user(eager: None, tmp_path: Path) -> None:
     from directory.backends import identity_for
 
-    user = django_user_model.objects.create_user("carol", email="carol@example.test", password="x-pw-12345!")
+    user = UserFactory(username="carol", email="carol@example.test")
     with servers.smtp(tmp_path / "smtp") as server:
-        process = make_process(
-            [
+        process = ScanProcessFactory(
+            pipeline=True,
+            destinations=[
                 {
                     "kind": "email",
                     "config": {
@@ -137,7 +139,7 @@ def test_email_with_starttls_and_auth_to_addresses_and_scanning_user(
                     "username": "mailer",
                     "password": "mail-pw-1!",
                 }
-            ]
+            ],
         )
         job = run(process, user_sid=identity_for(user), user_name="carol")
         assert job.state == JobState.COMPLETED, [d.last_error for d in job.deliveries.all()]
@@ -151,8 +153,11 @@ def test_email_with_starttls_and_auth_to_addresses_and_scanning_user(
 
 
 def test_email_unknown_user_is_a_clear_error(eager: None, tmp_path: Path) -> None:
-    process = make_process(
-        [{"kind": "email", "config": {"send_to_scan_user": True, "smtp_host": "127.0.0.1", "smtp_port": 1}}]
+    process = ScanProcessFactory(
+        pipeline=True,
+        destinations=[
+            {"kind": "email", "config": {"send_to_scan_user": True, "smtp_host": "127.0.0.1", "smtp_port": 1}}
+        ],
     )
     job = run(process, user_sid="S-1-5-21-9-9-9-4242")
     (d,) = job.deliveries.all()
@@ -163,8 +168,9 @@ def test_email_unknown_user_is_a_clear_error(eager: None, tmp_path: Path) -> Non
 def test_email_server_down_is_invalid_smtp_server(eager: None) -> None:
     from tests import services
 
-    process = make_process(
-        [
+    process = ScanProcessFactory(
+        pipeline=True,
+        destinations=[
             {
                 "kind": "email",
                 "config": {
@@ -173,7 +179,7 @@ def test_email_server_down_is_invalid_smtp_server(eager: None) -> None:
                     "smtp_port": services.free_port(),
                 },
             }
-        ]
+        ],
     )
     job = run(process)
     (d,) = job.deliveries.all()
@@ -185,15 +191,16 @@ def test_email_server_down_is_invalid_smtp_server(eager: None) -> None:
 
 def test_webdav_put_mkcol_and_read_back(eager: None, tmp_path: Path) -> None:
     with servers.webdav(tmp_path / "dav") as dav:
-        process = make_process(
-            [
+        process = ScanProcessFactory(
+            pipeline=True,
+            destinations=[
                 {
                     "kind": "webdav",
                     "config": {"site_urls": [dav.url + "sites/team/Shared Documents/"]},
                     "username": dav.user,
                     "password": dav.password,
                 }
-            ]
+            ],
         )
         job = run(process)
         assert job.state == JobState.COMPLETED, [d.last_error for d in job.deliveries.all()]
@@ -233,7 +240,10 @@ def test_webdav_wrong_password_is_sharepoint_access_denied(eager: None, tmp_path
 def test_webhook_multipart_with_bearer_and_retry(eager: None) -> None:
     with servers.receiver() as hook:
         hook.fail_next = 1  # first attempt gets 503
-        process = make_process([{"kind": "http", "config": {"url": hook.url}, "password": hook.token}])
+        process = ScanProcessFactory(
+            pipeline=True,
+            destinations=[{"kind": "http", "config": {"url": hook.url}, "password": hook.token}],
+        )
         job = run(process)
         (d,) = job.deliveries.all()
         assert d.state == DeliveryState.PENDING and "503" in d.last_error
@@ -252,7 +262,9 @@ def test_webhook_multipart_with_bearer_and_retry(eager: None) -> None:
 
 def test_webhook_without_token_is_refused(eager: None) -> None:
     with servers.receiver() as hook:
-        process = make_process([{"kind": "http", "config": {"url": hook.url}}])
+        process = ScanProcessFactory(
+            pipeline=True, destinations=[{"kind": "http", "config": {"url": hook.url}}]
+        )
         job = run(process)
     (d,) = job.deliveries.all()
     assert d.state == DeliveryState.FAILED and "401" in d.last_error

@@ -27,13 +27,12 @@ from django.db import connection
 
 from devices import pki
 from devices.enrollment import enroll
-from devices.models import Device, DeviceEvent
 from devices.protocols import dsp, soap
 from devices.simulator import push, run
 from devices.simulator.run import SimulatorConfig, SimulatorThread
 from scanserver import access
-from scanserver.models import ScanJob
 from tests import services
+from tests.factories import Device, DeviceEvent, ScanJob
 from tests.scanserver.endpoint_helpers import World, create_request, envelope, make_world, psp_bytes
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,8 +4,8 @@ default: EndPostScanJob is answered with the job pending, and the scan server's 
 thread (scanserver.inprocess) builds the PDF and delivers it — eager Celery on that thread — to a
 REAL server the test starts (tests/scanserver/servers.py); ``World.push`` waits for that thread.
 Each test checks the bytes that arrived against the OutputDocument's sha256, the Delivery receipt
-and the job's end state and reason ([MS-BDSRR] §2.2.5.7). The process is authored and published
-the console's way (scanprocesses.authoring).
+and the job's end state and reason ([MS-BDSRR] §2.2.5.7). The process is published the console's
+way (``ScanProcessFactory(published=True)``: scanprocesses.authoring.publish).
 
 Also: two destinations with one down and ContinueOnError=true, and the WSD pull path (scan to
 computer: ScanAvailableEvent → RetrieveImage) to the folder."""
@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
@@ -29,9 +28,19 @@ from devices.simulator import push
 from devices.simulator.run import SimulatorConfig, SimulatorThread, make_device
 from scanprocesses import authoring as sp
 from scanserver import delivery, inprocess
-from scanserver.models import DeliveryState, JobSource, JobState, ScanJob
 from tests import services
 from tests.devices.simulator.panelworld import small_ticket
+from tests.factories import (
+    DeliveryState,
+    DeviceFactory,
+    GroupFactory,
+    JobSource,
+    JobState,
+    ScanJob,
+    ScanProcessFactory,
+    ScanServerFactory,
+    UserFactory,
+)
 from tests.scanserver import endpoint_helpers, servers
 from tests.scanserver import test_ingest_wsd as wsd
 from tests.scanserver.endpoint_helpers import BASE, asgi_client, close_server_connections
@@ -56,20 +65,16 @@ class World:
         return "%s/ScanServer/%s" % (BASE, self.server.guid)
 
     def process(self, name: str, specs: list[sp.DestinationSpec], **fields: Any) -> Any:
-        from scanprocesses.models import ScanProcess
-
-        row = ScanProcess(
+        return ScanProcessFactory(
             display_name=name,
             ticket_xml=sp.ticket_to_xml(small_ticket(name)),
             scan_server=self.server,
             document_root_name="Scan",
             allowed_groups=["scanners"],
+            destinations=specs,
+            published=True,
             **fields,
         )
-        sp.save_process(row, specs, [], "test")
-        sp.publish(row, "test")
-        row.refresh_from_db()
-        return row
 
     def push(self, process: Any, sheets: int = 2) -> tuple[ScanJob, push.PushResult]:
         """The simulator scans ``sheets`` sheets and pushes them; returns the job after processing."""
@@ -94,9 +99,6 @@ class World:
 
 @pytest.fixture
 def world(transactional_db: None, settings: Any, tmp_path: Path) -> Iterator[World]:
-    from django.contrib.auth.models import Group, User
-
-    from devices.models import Device, ScanServer
     from directory.backends import identity_for
 
     settings.SCANSERVER_SPOOL_DIR = tmp_path / "spool"
@@ -113,12 +115,11 @@ def world(transactional_db: None, settings: Any, tmp_path: Path) -> Iterator[Wor
     conf = app.conf
     saved = conf.task_always_eager, conf.task_eager_propagates
     conf.task_always_eager, conf.task_eager_propagates = True, True
-    server = ScanServer.objects.create(name="scan01", fqdn="scan.test", port=5362)
-    device = Device(endpoint_reference="urn:uuid:%s" % uuid.uuid4(), name="MFP 1")
+    server = ScanServerFactory(name="scan01", fqdn="scan.test", port=5362)
+    device = DeviceFactory(name="MFP 1")
     token = device.issue_token()
-    device.save()
-    alice = User.objects.create_user("alice", password="x", email="alice@example.test")
-    alice.groups.add(Group.objects.create(name="scanners"))
+    device.save(update_fields=["token_hash"])
+    alice = UserFactory(username="alice", password="x", groups=[GroupFactory(name="scanners")])
     try:
         yield World(server, device, token, alice, identity_for(alice))
     finally:

@@ -16,7 +16,7 @@ from devices.protocols import dsc, dsp, metadata, soap
 from devices.simulator import push
 from devices.simulator.run import SimulatorConfig, make_device
 from scanserver import endpoint
-from scanserver.models import JobState, ScanJob, ScanPage
+from tests.factories import JobState, ScanJob, ScanPage
 from tests.scanserver.endpoint_helpers import (
     CONSOLE_TOKEN,
     World,
@@ -219,15 +219,15 @@ def test_a_resent_document_is_acknowledged_once_and_a_changed_one_refused(world:
 
 
 def test_unknown_or_foreign_job_tokens_are_not_found(world: World) -> None:
-    from devices.models import Device
+    from tests.factories import DeviceFactory
 
     resp = send_image(world, "6F3A7C1E-2B4D-4E5F-8A9B-0C1D2E3F4A5B", 1, b"x")
     assert resp.status_code == 400 and fault_of(resp).subcode == dsp.FAULT_JOB_TOKEN_NOT_FOUND
     assert call(world, dsp.EndPostScanJobRequest(job_token="not-a-guid")).status_code == 400
     token = create_job(world)
-    other = Device(endpoint_reference="urn:uuid:other", name="other MFP")
+    other = DeviceFactory(endpoint_reference="urn:uuid:other", name="other MFP")
     other_token = other.issue_token()
-    other.save()
+    other.save(update_fields=["token_hash"])
     stolen = call(world, dsp.EndPostScanJobRequest(job_token=token), token=other_token)
     assert fault_of(stolen).subcode == dsp.FAULT_JOB_TOKEN_NOT_FOUND
     assert not list((_spool(world) / "incoming").glob("*.part"))

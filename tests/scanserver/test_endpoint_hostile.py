@@ -13,13 +13,13 @@ import pytest
 
 from devices.protocols import soap
 from scanserver import conf
-from scanserver.models import ScanPage
 from tests.devices.protocols.hostile_corpus import (
     ENVELOPE_REASONS,
     HOSTILE_ENVELOPES,
     HOSTILE_MTOM,
     MTOM_REASONS,
 )
+from tests.factories import ScanPage
 from tests.scanserver.endpoint_helpers import (
     World,
     asgi_client,

@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from devices.protocols import dsc, dsp, eventing, soap
 from scanserver import events, reaper
-from scanserver.models import JobState, ScanJob
 from tests import services
+from tests.factories import JobState, ScanJob, ScanJobFactory
 from tests.scanserver.endpoint_helpers import (
     CONSOLE_TOKEN,
     World,
@@ -42,7 +42,7 @@ def world(transactional_db: None, settings: Any, tmp_path: Path) -> Iterator[Wor
 
 
 def _job(world: World, state: str, idle: timedelta) -> ScanJob:
-    job = ScanJob.objects.create(server=world.server, device=world.device, psp_identifier="X")
+    job = ScanJobFactory(server=world.server, device=world.device)
     if state in (JobState.PENDING, JobState.PROCESSING):
         job.end_transfer()
     if state == JobState.PROCESSING:

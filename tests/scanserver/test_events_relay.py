@@ -17,8 +17,8 @@ import pytest
 
 from devices.protocols import dsp, eventing, soap
 from scanserver import events
-from scanserver.models import ScanJob
 from tests import services
+from tests.factories import ScanJob, ScanJobFactory, ScanServerFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -99,7 +99,7 @@ def test_a_workers_job_events_reach_this_processs_subscribers(sink: str, relay: 
     events.manager().subscribe(
         eventing.Subscribe(notify_to=eventing.EndpointReference(sink), filter_actions=wanted)
     )
-    job = ScanJob.objects.create(psp_identifier="X", psp_display_name="Relay")
+    job = ScanJobFactory(psp_display_name="Relay")
     job.cancel()
     broadcast_from_another_process(job)
     services.wait_for(lambda: len(_Sink.received) >= 1, "the relayed end-state event", timeout=15)
@@ -117,7 +117,7 @@ def test_own_broadcasts_are_not_relayed_twice(sink: str, relay: None) -> None:
     events.manager().subscribe(
         eventing.Subscribe(notify_to=eventing.EndpointReference(sink), filter_actions=wanted)
     )
-    job = ScanJob.objects.create(psp_identifier="X", psp_display_name="Relay")
+    job = ScanJobFactory(psp_display_name="Relay")
     job.cancel()
     services.wait_for(lambda: len(_Sink.received) >= 1, "the direct end-state event", timeout=15)
     broadcast_from_another_process(ScanJob(pk=-1, token=job.token))  # an unrelated id: ignored
@@ -128,15 +128,14 @@ def test_own_broadcasts_are_not_relayed_twice(sink: str, relay: None) -> None:
 
 
 def test_repository_status_summary_follows_idle_and_processing(sink: str) -> None:
-    from devices.models import ScanServer
     from devices.protocols import dsc
 
     wanted = (dsc.RepositoryStatusSummaryEvent.action,)
     events.manager().subscribe(
         eventing.Subscribe(notify_to=eventing.EndpointReference(sink), filter_actions=wanted)
     )
-    server = ScanServer.objects.create(name="summary", fqdn="127.0.0.1")
-    job = ScanJob.objects.create(server=server, psp_identifier="X")
+    server = ScanServerFactory(name="summary", fqdn="127.0.0.1")
+    job = ScanJobFactory(server=server)
     job.end_transfer()  # pending: the repository is Processing
     services.wait_for(lambda: len(_Sink.received) >= 1, "the first summary", timeout=15)
     job.start_processing()

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from scanserver import imaging
-from tests.scanserver.pipeline_factories import bomb_png, page_bytes
+from tests.scanserver.scanfiles import bomb_png, page_bytes
 
 
 def write(tmp_path: Path, name: str, data: bytes) -> Path:

@@ -14,13 +14,12 @@ import httpx
 import pytest
 
 from devices.enrollment import enroll
-from devices.models import Subscription, SubscriptionKind
 from devices.protocols import eventing, soap, transport
 from devices.protocols.wsscan import events as ev
 from devices.simulator.run import SimulatorConfig, SimulatorThread
 from scanserver import eventsink
-from scanserver.models import JobSource, JobState, ScanJob
 from tests import services
+from tests.factories import JobSource, JobState, ScanJob, Subscription, SubscriptionFactory, SubscriptionKind
 from tests.scanserver.endpoint_helpers import World, asgi_client, close_server_connections, make_world
 
 
@@ -59,7 +58,7 @@ def setup(transactional_db: None, settings: Any, tmp_path: Path) -> Iterator[tup
 
 
 def subscribe(world: World, device_server: Any, capture_url: str) -> Subscription:
-    from devices.models import Device
+    from tests.factories import Device
 
     device = Device.objects.get(scan_service_url=device_server.scan_url)
     key = eventsink.new_sink_key()
@@ -73,7 +72,7 @@ def subscribe(world: World, device_server: Any, capture_url: str) -> Subscriptio
     assert reply.body is not None
     responses = ev.find_destination_responses(reply.body)
     assert responses is not None
-    return Subscription.objects.create(
+    return SubscriptionFactory(
         device=device,
         kind=SubscriptionKind.SCAN_AVAILABLE,
         sink_key=key,

@@ -36,7 +36,8 @@ import pytest
 
 from scanserver import dispatch, inprocess
 from tests import services
-from tests.scanserver.pipeline_factories import files_in, make_job, make_process, page_bytes
+from tests.factories import JobState, ScanJob, ScanJobFactory, ScanProcessFactory
+from tests.scanserver.scanfiles import files_in, page_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = ("completed", "canceled", "aborted", "needs_attention")
@@ -121,13 +122,15 @@ def eager(settings: Any, transactional_db: None) -> Iterator[list[tuple[int, str
         conf.task_always_eager, conf.task_eager_propagates = saved
 
 
+def folder_process(root: Path) -> Any:
+    return ScanProcessFactory(pipeline=True, destinations=[{"kind": "folder", "config": {"path": str(root)}}])
+
+
 def test_queued_jobs_are_processed_on_the_worker_thread_in_order(
     eager: list[tuple[int, str]], tmp_path: Path
 ) -> None:
-    from scanserver.models import JobState, ScanJob
-
-    process = make_process([{"kind": "folder", "config": {"path": str(tmp_path / "scans")}}])
-    jobs = [make_job(process, [page_bytes(n, dpi=30)]) for n in (1, 2, 3)]
+    process = folder_process(tmp_path / "scans")
+    jobs = [ScanJobFactory(process=process, pages=[page_bytes(n, dpi=30)]) for n in (1, 2, 3)]
     for job in jobs:
         dispatch.queue_processing(job.pk)
     assert inprocess.wait_idle(60)
@@ -139,12 +142,8 @@ def test_queued_jobs_are_processed_on_the_worker_thread_in_order(
 def test_with_background_tasks_off_processing_runs_in_the_caller(
     eager: list[tuple[int, str]], settings: Any, tmp_path: Path
 ) -> None:
-    from scanserver.models import JobState, ScanJob
-
     settings.SCANSERVER_BACKGROUND_TASKS = False
-    job = make_job(
-        make_process([{"kind": "folder", "config": {"path": str(tmp_path)}}]), [page_bytes(1, dpi=30)]
-    )
+    job = ScanJobFactory(process=folder_process(tmp_path), pages=[page_bytes(1, dpi=30)])
     dispatch.queue_processing(job.pk)
     assert eager == [(job.pk, threading.current_thread().name)]
     assert ScanJob.objects.get(pk=job.pk).state == JobState.COMPLETED
@@ -153,11 +152,7 @@ def test_with_background_tasks_off_processing_runs_in_the_caller(
 def test_maintenance_processes_inline_even_with_background_tasks_on(
     eager: list[tuple[int, str]], tmp_path: Path
 ) -> None:
-    from scanserver.models import JobState, ScanJob
-
-    job = make_job(
-        make_process([{"kind": "folder", "config": {"path": str(tmp_path)}}]), [page_bytes(1, dpi=30)]
-    )
+    job = ScanJobFactory(process=folder_process(tmp_path), pages=[page_bytes(1, dpi=30)])
     with dispatch.processing_inline():
         dispatch.queue_processing(job.pk)
     assert eager == [(job.pk, threading.current_thread().name)]
@@ -175,11 +170,8 @@ def test_run_maintenance_processes_what_it_requeues_before_it_returns(
     from django.utils import timezone
 
     from scanserver import reaper
-    from scanserver.models import JobState, ScanJob
 
-    job = make_job(
-        make_process([{"kind": "folder", "config": {"path": str(tmp_path)}}]), [page_bytes(1, dpi=30)]
-    )
+    job = ScanJobFactory(process=folder_process(tmp_path), pages=[page_bytes(1, dpi=30)])
     stale = timezone.now() - timedelta(seconds=reaper.REQUEUE_AFTER + 60)
     ScanJob.objects.filter(pk=job.pk).update(last_activity_at=stale)
     call_command("run_maintenance", "--once")

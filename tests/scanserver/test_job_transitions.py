@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from scanserver.models import IllegalTransition, JobState, ScanJob
+from tests.factories import IllegalTransition, JobState, ScanJob, ScanJobFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def test_a_transition_on_a_stale_copy_keeps_what_others_wrote_meanwhile() -> None:
-    job = ScanJob.objects.create(psp_identifier="X", psp_display_name="Stale")
+    job = ScanJobFactory(psp_display_name="Stale")
     stale = ScanJob.objects.get(pk=job.pk)  # e.g. the console page's copy
     ScanJob.objects.filter(pk=job.pk).update(images_received=7)  # the spool counted pages
     job.add_warning("OCR is not installed; the PDF has no text layer")  # a worker's warning
@@ -24,7 +24,7 @@ def test_a_transition_on_a_stale_copy_keeps_what_others_wrote_meanwhile() -> Non
 
 
 def test_fields_given_to_a_transition_are_saved() -> None:
-    job = ScanJob.objects.create(psp_identifier="X", psp_display_name="Fields")
+    job = ScanJobFactory(psp_display_name="Fields")
     job.end_transfer()
     fresh = ScanJob.objects.get(pk=job.pk)
     assert fresh.state == JobState.PENDING and fresh.ended_at is not None

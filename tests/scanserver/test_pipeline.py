@@ -10,8 +10,15 @@ import pikepdf
 import pytest
 
 from scanserver import delivery, tasks
-from scanserver.models import DeliveryState, JobState, OutputDocument, ScanJob
-from tests.scanserver.pipeline_factories import bomb_png, files_in, make_job, make_process, page_bytes, sha
+from tests.factories import (
+    DeliveryState,
+    JobState,
+    OutputDocument,
+    ScanJob,
+    ScanJobFactory,
+    ScanProcessFactory,
+)
+from tests.scanserver.scanfiles import bomb_png, files_in, page_bytes, sha
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,12 +39,14 @@ def eager(settings: Any) -> Iterator[None]:
 
 
 def folder_process(root: Path, **fields: Any) -> Any:
-    return make_process([{"kind": "folder", "config": {"path": str(root)}}], **fields)
+    return ScanProcessFactory(
+        pipeline=True, destinations=[{"kind": "folder", "config": {"path": str(root)}}], **fields
+    )
 
 
 def test_job_becomes_one_pdf_in_the_folder(eager: None, tmp_path: Path) -> None:
     blobs = [page_bytes(n, dpi=50) for n in (1, 2, 3)]
-    job = make_job(folder_process(tmp_path / "scans"), blobs)
+    job = ScanJobFactory(process=folder_process(tmp_path / "scans"), pages=blobs)
     tasks.process_job.delay(job.pk)
     job.refresh_from_db()
     assert job.state == JobState.COMPLETED
@@ -55,8 +64,9 @@ def test_job_becomes_one_pdf_in_the_folder(eager: None, tmp_path: Path) -> None:
 def test_rerunning_every_step_duplicates_nothing(eager: None, tmp_path: Path) -> None:
     from scanserver import pipeline
 
-    job = make_job(
-        folder_process(tmp_path / "scans", output_format="jpeg"), [page_bytes(n, dpi=40) for n in (1, 2)]
+    job = ScanJobFactory(
+        process=folder_process(tmp_path / "scans", output_format="jpeg"),
+        pages=[page_bytes(n, dpi=40) for n in (1, 2)],
     )
     tasks.process_job.delay(job.pk)
     before = files_in(tmp_path / "scans")
@@ -79,7 +89,7 @@ def test_name_collision_gets_a_suffix_never_an_overwrite(eager: None, tmp_path: 
     scans.mkdir()
     process = folder_process(scans, naming_template="{root}-{seq}")
     (scans / "Scan-1.pdf").write_bytes(b"someone else's file")
-    job = make_job(process, [page_bytes(dpi=30)])
+    job = ScanJobFactory(process=process, pages=[page_bytes(dpi=30)])
     tasks.process_job.delay(job.pk)
     assert (scans / "Scan-1.pdf").read_bytes() == b"someone else's file"
     assert sorted(files_in(scans)) == ["Scan-1 (2).pdf", "Scan-1.pdf"]
@@ -89,7 +99,9 @@ def test_pixel_bomb_aborts_the_job_with_the_reason_and_keeps_the_spool(
     eager: None, tmp_path: Path, settings: Any
 ) -> None:
     settings.SCANSERVER_MAX_PIXELS = 50_000_000
-    job = make_job(folder_process(tmp_path / "scans"), [page_bytes(dpi=30), bomb_png()], fmt="png")
+    job = ScanJobFactory(
+        process=folder_process(tmp_path / "scans"), pages=[page_bytes(dpi=30), bomb_png()], pages__fmt="png"
+    )
     tasks.process_job.delay(job.pk)
     job.refresh_from_db()
     assert job.state == JobState.ABORTED
@@ -100,7 +112,9 @@ def test_pixel_bomb_aborts_the_job_with_the_reason_and_keeps_the_spool(
 
 
 def test_declared_format_is_ignored(eager: None, tmp_path: Path) -> None:
-    job = make_job(folder_process(tmp_path / "scans"), [page_bytes(fmt="png", dpi=30)], fmt="jfif")
+    job = ScanJobFactory(
+        process=folder_process(tmp_path / "scans"), pages=[page_bytes(fmt="png", dpi=30)], pages__fmt="jfif"
+    )
     tasks.process_job.delay(job.pk)
     job.refresh_from_db()
     assert job.state == JobState.COMPLETED
@@ -111,7 +125,7 @@ def test_destination_down_then_up_is_retried_then_needs_attention_then_manual_re
 ) -> None:
     blocked = tmp_path / "scans"
     blocked.write_bytes(b"a file where the folder should be")  # the destination is "down"
-    job = make_job(folder_process(blocked), [page_bytes(dpi=30)])
+    job = ScanJobFactory(process=folder_process(blocked), pages=[page_bytes(dpi=30)])
     tasks.process_job.delay(job.pk)
     (d,) = job.deliveries.all()
     assert d.state == DeliveryState.PENDING and d.attempts == 1 and d.last_error
@@ -137,14 +151,15 @@ def test_backoff_doubles(settings: Any) -> None:
 def test_continue_on_error_false_stops_later_filters(eager: None, tmp_path: Path) -> None:
     bad = tmp_path / "bad"
     bad.write_bytes(b"x")
-    process = make_process(
-        [
+    process = ScanProcessFactory(
+        pipeline=True,
+        destinations=[
             {"kind": "folder", "config": {"path": str(bad)}},
             {"kind": "folder", "config": {"path": str(tmp_path / "ok")}},
         ],
         continue_on_error=False,
     )
-    job = make_job(process, [page_bytes(dpi=30)])
+    job = ScanJobFactory(process=process, pages=[page_bytes(dpi=30)])
     tasks.process_job.delay(job.pk)
     tasks.deliver_due()
     tasks.deliver_due()
@@ -161,14 +176,15 @@ def test_continue_on_error_true_delivers_the_others_then_cancel_completes_with_e
 ) -> None:
     bad = tmp_path / "bad"
     bad.write_bytes(b"x")
-    process = make_process(
-        [
+    process = ScanProcessFactory(
+        pipeline=True,
+        destinations=[
             {"kind": "folder", "config": {"path": str(bad)}},
             {"kind": "folder", "config": {"path": str(tmp_path / "ok")}},
         ],
         continue_on_error=True,
     )
-    job = make_job(process, [page_bytes(dpi=30)])
+    job = ScanJobFactory(process=process, pages=[page_bytes(dpi=30)])
     tasks.process_job.delay(job.pk)
     tasks.deliver_due()
     tasks.deliver_due()
@@ -181,10 +197,13 @@ def test_continue_on_error_true_delivers_the_others_then_cancel_completes_with_e
 
 
 def test_path_traversal_in_config_is_refused(eager: None, tmp_path: Path) -> None:
-    process = make_process(
-        [{"kind": "folder", "config": {"path": str(tmp_path / "root"), "subfolder": "../../etc"}}]
+    process = ScanProcessFactory(
+        pipeline=True,
+        destinations=[
+            {"kind": "folder", "config": {"path": str(tmp_path / "root"), "subfolder": "../../etc"}}
+        ],
     )
-    job = make_job(process, [page_bytes(dpi=30)])
+    job = ScanJobFactory(process=process, pages=[page_bytes(dpi=30)])
     tasks.process_job.delay(job.pk)
     job.refresh_from_db()
     (d,) = job.deliveries.all()
@@ -194,7 +213,7 @@ def test_path_traversal_in_config_is_refused(eager: None, tmp_path: Path) -> Non
 
 
 def test_job_not_pending_is_skipped(eager: None, tmp_path: Path) -> None:
-    job = make_job(folder_process(tmp_path / "s"), [page_bytes(dpi=30)])
+    job = ScanJobFactory(process=folder_process(tmp_path / "s"), pages=[page_bytes(dpi=30)])
     tasks.process_job.delay(job.pk)
     assert tasks.process_job.delay(job.pk).get() == "skipped"
     assert ScanJob.objects.get(pk=job.pk).state == JobState.COMPLETED
@@ -216,8 +235,10 @@ def test_ocr_gives_a_searchable_pdfa(eager: None, tmp_path: Path) -> None:
 
     buf = io.BytesIO()
     img.save(buf, "PNG", dpi=(200, 200))
-    job = make_job(
-        folder_process(tmp_path / "scans", ocr=True, output_format="pdfa"), [buf.getvalue()], fmt="png"
+    job = ScanJobFactory(
+        process=folder_process(tmp_path / "scans", ocr=True, output_format="pdfa"),
+        pages=[buf.getvalue()],
+        pages__fmt="png",
     )
     tasks.process_job.delay(job.pk)
     job.refresh_from_db()
@@ -239,7 +260,7 @@ def test_missing_ocr_delivers_plain_pdf_with_warning(
     monkeypatch.setattr(
         "scanserver.ocr.shutil.which", lambda name: None if name == "tesseract" else real(name)
     )
-    job = make_job(folder_process(tmp_path / "scans", ocr=True), [page_bytes(dpi=30)])
+    job = ScanJobFactory(process=folder_process(tmp_path / "scans", ocr=True), pages=[page_bytes(dpi=30)])
     tasks.process_job.delay(job.pk)
     job.refresh_from_db()
     assert job.state == JobState.COMPLETED
@@ -261,7 +282,7 @@ def test_warnings_stay_apart_from_errors_through_a_hold_and_a_retry(
     )
     blocked = tmp_path / "scans"
     blocked.write_bytes(b"a file where the folder should be")
-    job = make_job(folder_process(blocked, ocr=True), [page_bytes(dpi=30)])
+    job = ScanJobFactory(process=folder_process(blocked, ocr=True), pages=[page_bytes(dpi=30)])
     tasks.process_job.delay(job.pk)
     tasks.deliver_due()
     tasks.deliver_due()
@@ -284,7 +305,7 @@ def test_warnings_stay_apart_from_errors_through_a_hold_and_a_retry(
 
 
 def test_add_warning_records_each_text_once_and_merges_with_the_row(tmp_path: Path) -> None:
-    job = make_job(folder_process(tmp_path / "scans"), [page_bytes(dpi=30)])
+    job = ScanJobFactory(process=folder_process(tmp_path / "scans"), pages=[page_bytes(dpi=30)])
     stale = ScanJob.objects.get(pk=job.pk)
     assert job.add_warning("OCR unavailable:\n  plain PDF") is True
     assert job.add_warning("OCR unavailable: plain PDF") is False

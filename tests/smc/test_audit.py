@@ -12,14 +12,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core import audit
-from core.models import AuditEvent, ImmutableError
-from tests.smc import processfactories as f
+from tests.factories import AuditEvent, ImmutableError, ScanProcessFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def test_record_names_actor_object_and_detail(cast: dict[str, Any]) -> None:
-    p = f.process("Audit me")
+    p = ScanProcessFactory(display_name="Audit me")
     event = audit.record(cast["admin"], "edit", p, {"changes": {"ocr": [False, True]}})
     assert (event.actor, event.action, event.object_type, event.object_id, event.object_repr) == (
         "admin",
@@ -93,7 +92,7 @@ def test_audit_page_roles(cast: dict[str, Any]) -> None:
 def test_console_changes_appear_on_the_audit_page(cast: dict[str, Any]) -> None:
     from scanprocesses import authoring as scanprocesses
 
-    p = f.process("Visible")
+    p = ScanProcessFactory(display_name="Visible")
     scanprocesses.publish(p, cast["admin"], "hello")
     client = Client()
     client.force_login(cast["auditor"])

@@ -6,11 +6,9 @@ from typing import Any
 
 import pytest
 
-from devices.models import Device, DeviceGroup
 from directory.backends import DirectoryUser
 from scanprocesses.availability import may_use, usable_processes
-from scanprocesses.models import ProcessState
-from tests.smc.directory_cases import make_process
+from tests.factories import DeviceFactory, DeviceGroupFactory, ProcessState, ScanProcessFactory
 
 FINANCE_DN = "CN=Scan Finance,CN=Users,DC=example,DC=test"
 
@@ -22,19 +20,21 @@ def user(name: str, *groups: str) -> DirectoryUser:
 @pytest.fixture
 def floors(db: None) -> dict[str, Any]:
     first, second = (
-        DeviceGroup.objects.create(name="First floor"),
-        DeviceGroup.objects.create(name="Second floor"),
+        DeviceGroupFactory(name="First floor"),
+        DeviceGroupFactory(name="Second floor"),
     )
     return {
-        "first": Device.objects.create(endpoint_reference="urn:uuid:1", name="MFP-1", group=first),
-        "second": Device.objects.create(endpoint_reference="urn:uuid:2", name="MFP-2", group=second),
-        "loose": Device.objects.create(endpoint_reference="urn:uuid:3", name="MFP-3"),
+        "first": DeviceFactory(name="MFP-1", group=first),
+        "second": DeviceFactory(name="MFP-2", group=second),
+        "loose": DeviceFactory(name="MFP-3"),
         "first_group": first,
     }
 
 
 def test_groups_decide(floors: dict[str, Any]) -> None:
-    process = make_process("Invoices", ["Finance", FINANCE_DN])
+    process = ScanProcessFactory(
+        display_name="Invoices", allowed_groups=["Finance", FINANCE_DN], version="published"
+    )
     decision = may_use(user("alice", "Finance"), process, None)
     assert decision.allowed and bool(decision) and "Finance" in decision.reason
     # DNs compare without regard to case or spacing.
@@ -44,18 +44,20 @@ def test_groups_decide(floors: dict[str, Any]) -> None:
 
 
 def test_unpublished_and_groupless_processes_are_refused(floors: dict[str, Any]) -> None:
-    draft = make_process("Draft", ["Finance"], publish=False)
+    draft = ScanProcessFactory(display_name="Draft", allowed_groups=["Finance"], version="draft")
     assert "not published" in may_use(user("alice", "Finance"), draft, None).reason
-    withdrawn = make_process("Withdrawn", ["Finance"])
+    withdrawn = ScanProcessFactory(display_name="Withdrawn", allowed_groups=["Finance"], version="published")
     withdrawn.state = ProcessState.UNPUBLISHED
     withdrawn.save()
     assert not may_use(user("alice", "Finance"), withdrawn, None)
-    nobody = make_process("Nobody", [])
+    nobody = ScanProcessFactory(display_name="Nobody", allowed_groups=[], version="published")
     assert "allows no group" in may_use(user("alice", "Finance"), nobody, None).reason
 
 
 def test_device_groups_restrict(floors: dict[str, Any]) -> None:
-    process = make_process("First floor only", ["Finance"])
+    process = ScanProcessFactory(
+        display_name="First floor only", allowed_groups=["Finance"], version="published"
+    )
     process.allowed_device_groups.add(floors["first_group"])
     alice = user("alice", "Finance")
     assert may_use(alice, process, floors["first"]).allowed
@@ -64,16 +66,18 @@ def test_device_groups_restrict(floors: dict[str, Any]) -> None:
     loose = may_use(alice, process, floors["loose"])
     assert not loose and "in no group" in loose.reason
     assert may_use(alice, process, None).allowed  # no device: the group rule alone
-    anywhere = make_process("Anywhere", ["Finance"])
+    anywhere = ScanProcessFactory(display_name="Anywhere", allowed_groups=["Finance"], version="published")
     assert may_use(alice, anywhere, floors["loose"]).allowed
 
 
 def test_usable_processes(floors: dict[str, Any]) -> None:
-    first_only = make_process("B first floor", ["Finance"])
+    first_only = ScanProcessFactory(
+        display_name="B first floor", allowed_groups=["Finance"], version="published"
+    )
     first_only.allowed_device_groups.add(floors["first_group"])
-    make_process("A everyone", ["Finance", "Staff"])
-    make_process("C staff", ["Staff"])
-    make_process("D draft", ["Finance"], publish=False)
+    ScanProcessFactory(display_name="A everyone", allowed_groups=["Finance", "Staff"], version="published")
+    ScanProcessFactory(display_name="C staff", allowed_groups=["Staff"], version="published")
+    ScanProcessFactory(display_name="D draft", allowed_groups=["Finance"], version="draft")
     alice = user("alice", "Finance")
     assert [p.display_name for p in usable_processes(alice, floors["first"])] == [
         "A everyone",

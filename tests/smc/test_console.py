@@ -52,9 +52,9 @@ def test_user_without_role_sees_403_everywhere(cast: Any) -> None:
 
 
 def test_local_superuser_is_an_admin(db: None) -> None:
-    from django.contrib.auth.models import User
+    from tests.factories import UserFactory
 
-    User.objects.create_superuser("root", "root@example.test", "root-local-pw1!")
+    UserFactory(username="root", password="root-local-pw1!", superuser=True)
     client = Client()
     assert client.post("/login/", {"username": "root", "password": "root-local-pw1!"}).status_code == 302
     assert menu_of(client) == MENU

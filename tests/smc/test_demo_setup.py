@@ -37,10 +37,9 @@ def run_demo_setup(tmp_path: Path, port: int = 5999, **extra: Any) -> str:
 def test_demo_setup_creates_everything_once(tmp_path: Path) -> None:
     from django.contrib.auth import authenticate
 
-    from devices.models import Device, ScanServer
     from directory.backends import get_directory
     from scanprocesses.availability import usable_processes
-    from scanprocesses.models import ProcessState, ScanProcess
+    from tests.factories import Device, ProcessState, ScanProcess, ScanServer
 
     run_demo_setup(tmp_path)
     password = (tmp_path / "demo-password").read_text().strip()
@@ -78,7 +77,7 @@ def test_demo_setup_creates_everything_once(tmp_path: Path) -> None:
 
 
 def test_lost_token_file_reissues_tokens(tmp_path: Path) -> None:
-    from devices.models import Device
+    from tests.factories import Device
 
     run_demo_setup(tmp_path)
     old = json.loads((tmp_path / "tokens.json").read_text())

@@ -5,24 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, User
 
 from directory import backends as directory
 from directory.backends import EmbeddedDirectory, InvalidCredentials, PublishError
-from directory.models import DirectoryIdentity
-from scanprocesses.models import ProcessState
-from tests.smc.directory_cases import make_process, new_version
+from tests.factories import (
+    DirectoryIdentity,
+    GroupFactory,
+    ProcessState,
+    ScanProcessFactory,
+    ScanProcessVersionFactory,
+    UserFactory,
+)
 
 
 @pytest.fixture
 def people(db: None) -> dict[str, Any]:
-    finance, everyone = Group.objects.create(name="Finance"), Group.objects.create(name="Everyone")
-    users = {}
-    for name, groups in (("alice", [finance, everyone]), ("bob", [everyone]), ("nora", [])):
-        user = User.objects.create_user(name, "%s@example.test" % name, "%s-pw1!" % name)
-        user.groups.set(groups)
-        users[name] = user
-    return users
+    finance, everyone = GroupFactory(name="Finance"), GroupFactory(name="Everyone")
+    return {
+        name: UserFactory(username=name, groups=groups)
+        for name, groups in (("alice", [finance, everyone]), ("bob", [everyone]), ("nora", []))
+    }
 
 
 def test_get_directory_is_embedded_without_ldap(settings: Any) -> None:
@@ -30,7 +32,7 @@ def test_get_directory_is_embedded_without_ldap(settings: Any) -> None:
 
 
 def test_publish_read_back_and_unpublish(people: dict[str, Any]) -> None:
-    process = make_process("Invoices", ["Finance"], publish=False)
+    process = ScanProcessFactory(display_name="Invoices", allowed_groups=["Finance"], version="draft")
     version = process.versions.get()
     d = EmbeddedDirectory()
     assert d.read_published(process.guid) is None
@@ -47,8 +49,10 @@ def test_publish_read_back_and_unpublish(people: dict[str, Any]) -> None:
 
 
 def test_publish_refuses_unknown_group_and_foreign_version(people: dict[str, Any]) -> None:
-    process = make_process("Invoices", ["Finance", "Nobody"], publish=False)
-    other = make_process("Other", ["Finance"], publish=False)
+    process = ScanProcessFactory(
+        display_name="Invoices", allowed_groups=["Finance", "Nobody"], version="draft"
+    )
+    other = ScanProcessFactory(display_name="Other", allowed_groups=["Finance"], version="draft")
     d = EmbeddedDirectory()
     with pytest.raises(PublishError, match="Nobody"):
         d.publish(process, process.versions.get())
@@ -59,11 +63,11 @@ def test_publish_refuses_unknown_group_and_foreign_version(people: dict[str, Any
 
 
 def test_published_copy_is_the_version_not_the_draft(people: dict[str, Any]) -> None:
-    process = make_process("Invoices", ["Finance"])
+    process = ScanProcessFactory(display_name="Invoices", allowed_groups=["Finance"], version="published")
     first = process.published_version
     process.allowed_groups = ["Everyone"]
     process.save()
-    second = new_version(process, root_name="Changed")
+    second = ScanProcessVersionFactory(process=process, document_root_name="Changed")
     copy = EmbeddedDirectory().read_published(process.guid)
     assert copy is not None and copy.psp_xml == first.psp_xml and copy.allowed_groups == {"Finance"}
     EmbeddedDirectory().publish(process, second)
@@ -102,10 +106,10 @@ def test_groups_search_and_exists(people: dict[str, Any]) -> None:
 
 
 def test_processes_visible_to(people: dict[str, Any]) -> None:
-    p1 = make_process("Finance only", ["Finance"])
-    p2 = make_process("Everybody", ["Everyone"])
-    make_process("Nobody", [])
-    make_process("Draft", ["Everyone"], publish=False)
+    p1 = ScanProcessFactory(display_name="Finance only", allowed_groups=["Finance"], version="published")
+    p2 = ScanProcessFactory(display_name="Everybody", allowed_groups=["Everyone"], version="published")
+    ScanProcessFactory(display_name="Nobody", allowed_groups=[], version="published")
+    ScanProcessFactory(display_name="Draft", allowed_groups=["Everyone"], version="draft")
     d = EmbeddedDirectory()
     assert sorted(d.processes_visible_to("alice", "alice-pw1!")) == sorted([str(p1.guid), str(p2.guid)])
     assert d.processes_visible_to("bob", "bob-pw1!") == [str(p2.guid)]

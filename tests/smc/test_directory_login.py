@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 
 from core.roles import user_roles
 from tests import services
 from tests.conftest import PASSWORDS, ldap_config, use_directory
+from tests.factories import User
 
 pytestmark = [pytest.mark.ldap, pytest.mark.django_db]
 

@@ -20,10 +20,14 @@ import pytest
 from directory.backends import InvalidCredentials, PublishError, get_directory, normalize_group_id
 from directory.ldapdirectory import OpenLDAPDirectory
 from scanprocesses import availability
-from scanprocesses.models import ScanProcessVersion
 from tests import services
 from tests.conftest import GROUPS_BASE, PASSWORDS, ldap_config
-from tests.smc.directory_cases import make_process, new_version
+from tests.factories import (
+    ScanProcessFactory,
+    ScanProcessVersion,
+    ScanProcessVersionFactory,
+    ScanServerFactory,
+)
 
 pytestmark = pytest.mark.ldap
 
@@ -107,10 +111,10 @@ def test_get_directory_picks_openldap(settings: Any, config: Any) -> None:
 
 
 def test_publish_read_back_republish_unpublish(config: Any, psp_slapd: services.Slapd) -> None:
-    from devices.models import ScanServer
-
-    server = ScanServer.objects.create(name="s1", fqdn="scan1.example.test")
-    process = make_process("Invoices", [ADMINS], scan_server=server)
+    server = ScanServerFactory(name="s1", fqdn="scan1.example.test")
+    process = ScanProcessFactory(
+        display_name="Invoices", allowed_groups=[ADMINS], version="published", scan_server=server
+    )
     d = OpenLDAPDirectory(config)
     assert d.read_published(process.guid) is None
     d.publish(process, process.published_version)
@@ -132,7 +136,7 @@ def test_publish_read_back_republish_unpublish(config: Any, psp_slapd: services.
         None,
     )
     process.save()
-    second = new_version(process, root_name="Second")
+    second = ScanProcessVersionFactory(process=process, document_root_name="Second")
     d.publish(process, second)
     copy = d.read_published(str(process.guid))
     assert copy is not None and copy.psp_xml == second.psp_xml and copy.display_name == "Invoices 2"
@@ -145,7 +149,7 @@ def test_publish_read_back_republish_unpublish(config: Any, psp_slapd: services.
 
 
 def test_drift_is_visible(config: Any, psp_slapd: services.Slapd) -> None:
-    process = make_process("Invoices", [ADMINS])
+    process = ScanProcessFactory(display_name="Invoices", allowed_groups=[ADMINS], version="published")
     d = OpenLDAPDirectory(config)
     d.publish(process, process.published_version)
     tampered = process.published_version.psp_xml.replace("Scan", "Tampered")
@@ -159,7 +163,7 @@ def test_drift_is_visible(config: Any, psp_slapd: services.Slapd) -> None:
 
 
 def test_failed_writes_leave_the_previous_copy(config: Any, psp_slapd: services.Slapd) -> None:
-    process = make_process("Invoices", [ADMINS])
+    process = ScanProcessFactory(display_name="Invoices", allowed_groups=[ADMINS], version="published")
     d = OpenLDAPDirectory(config)
     d.publish(process, process.published_version)
     before = d.read_published(process.guid)
@@ -174,7 +178,9 @@ def test_failed_writes_leave_the_previous_copy(config: Any, psp_slapd: services.
         d.publish(process, huge)
     assert d.read_published(process.guid) == before
     # An unknown group is refused before anything is written.
-    fresh = make_process("Fresh", [ADMINS, "cn=ghosts,%s" % GROUPS_BASE])
+    fresh = ScanProcessFactory(
+        display_name="Fresh", allowed_groups=[ADMINS, "cn=ghosts,%s" % GROUPS_BASE], version="published"
+    )
     with pytest.raises(PublishError, match="ghosts"):
         d.publish(fresh, fresh.published_version)
     assert d.read_published(fresh.guid) is None
@@ -274,7 +280,7 @@ EXPECTED = {
 def test_each_user_sees_exactly_their_processes(config: Any, psp_slapd: services.Slapd) -> None:
     d = OpenLDAPDirectory(config)
     processes = {
-        name: make_process(name, groups)
+        name: ScanProcessFactory(display_name=name, allowed_groups=groups, version="published")
         for name, groups in (
             ("P-admins", [ADMINS]),
             ("P-ops", [OPERATORS, AUDITORS]),

@@ -7,8 +7,14 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from devices.models import Device, ScanServer
-from scanserver.models import JobState, ScanJob, ScanPage
+from tests.factories import (
+    DeviceEventFactory,
+    DeviceFactory,
+    JobState,
+    ScanJobFactory,
+    ScanPageFactory,
+    ScanServerFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -21,23 +27,21 @@ def signed_in(name: str) -> Client:
 
 @pytest.fixture
 def fleet(cast: Any) -> dict[str, Any]:
-    server = ScanServer.objects.create(name="scan01", fqdn="scan01.example.test")
-    device = Device.objects.create(endpoint_reference="urn:uuid:1", name="Floor 2 MFP", model_name="Sim 1000")
-    jobs = []
-    for i in range(30):
-        job = ScanJob.objects.create(
+    server = ScanServerFactory(name="scan01", fqdn="scan01.example.test")
+    device = DeviceFactory(name="Floor 2 MFP", model_name="Sim 1000")
+    jobs = [
+        ScanJobFactory(
             server=server,
             device=device,
             user_name="user%02d" % i,
             psp_display_name="Invoices" if i % 2 else "HR",
         )
-        jobs.append(job)
+        for i in range(30)
+    ]
     jobs[0].end_transfer()
     jobs[0].start_processing()
     jobs[0].hold("SMB share \\\\fs01\\scans refused the login")
-    ScanPage.objects.create(
-        job=jobs[0], document_id=1, format="jfif", spool_path="/x", sha256="a" * 64, size=10
-    )
+    ScanPageFactory(job=jobs[0], document_id=1, format="jfif")
     return {"server": server, "device": device, "jobs": jobs}
 
 
@@ -134,16 +138,14 @@ def test_dashboard_counts_jobs_and_refreshes_as_a_fragment(fleet: dict[str, Any]
 
 
 def test_device_page_and_refusals_list_unknown_callers(fleet: dict[str, Any]) -> None:
-    from devices.models import DeviceEvent
-
     device = fleet["device"]
-    DeviceEvent.objects.create(
+    DeviceEventFactory(
         device=device,
         peer="127.0.0.1:5000",
         kind="scan_refused",
         detail={"operation": "CreatePostScanJob", "reason": "user is in none of the allowed groups"},
     )
-    DeviceEvent.objects.create(
+    DeviceEventFactory(
         device=None,
         peer="127.0.0.9:4000",
         kind="device_unknown",

@@ -111,13 +111,11 @@ async def test_websocket_gets_broadcasts_after_commit_and_refuses_anonymous(cast
 @pytest.fixture
 def cast_async(transactional_db: None) -> str:
     """A signed-in operator's session cookie (created synchronously for the async test)."""
-    from django.contrib.auth.models import User
     from django.test import Client
 
-    from core.roles import set_roles
+    from tests.factories import UserFactory
 
-    user = User.objects.create_user("wsop", "wsop@example.test", "wsop-local-pw1!")
-    set_roles(user, {"operator"})
+    user = UserFactory(username="wsop", password="wsop-local-pw1!", roles={"operator"})
     client = Client()
     client.force_login(user)
     return "%s=%s" % (settings.SESSION_COOKIE_NAME, client.cookies[settings.SESSION_COOKIE_NAME].value)

@@ -15,10 +15,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_admin_authors_publishes_edits_diffs_and_rolls_back(
     page: Any, live_server: Any, cast: dict[str, Any], artifacts_dir: Path
 ) -> None:
-    from devices.models import ScanServer
-    from scanprocesses.models import ProcessState, ScanProcess
+    from tests.factories import ProcessState, ScanProcess, ScanServerFactory
 
-    ScanServer.objects.create(name="Scan server 1", fqdn="scan1.example.test")
+    ScanServerFactory(name="Scan server 1", fqdn="scan1.example.test")
     base = live_server.url
     page.goto(base + "/login/")
     page.get_by_label("User name").fill("admin")

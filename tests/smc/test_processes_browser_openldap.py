@@ -46,7 +46,7 @@ def seen_by(slapd: services.Slapd, user: str) -> dict[str, str]:
 
 
 def published_xml(number: int) -> str:
-    from scanprocesses.models import ScanProcessVersion
+    from tests.factories import ScanProcessVersion
 
     return ScanProcessVersion.objects.get(process__display_name="Expense reports", number=number).psp_xml
 
@@ -60,11 +60,10 @@ def test_author_publish_and_find_it_in_openldap_as_a_group_member(
     psp_slapd: services.Slapd,  # noqa: F811
     artifacts_dir: Path,
 ) -> None:
-    from devices.models import ScanServer
-    from scanprocesses.models import ProcessState, ScanProcess
+    from tests.factories import ProcessState, ScanProcess, ScanServerFactory
 
     settings.LDAP = config
-    ScanServer.objects.create(name="Scan server 1", fqdn="scan1.example.test")
+    ScanServerFactory(name="Scan server 1", fqdn="scan1.example.test")
     base = live_server.url
     page.goto(base + "/login/")
     page.get_by_label("User name").fill("admin")

@@ -9,12 +9,18 @@ import pytest
 from lxml import etree
 
 from core import secretbox
-from core.models import AuditEvent
 from devices.protocols import psp
 from devices.protocols.namespaces import ODSM, PSP
 from scanprocesses import authoring as scanprocesses
-from scanprocesses.models import ProcessDestination, ProcessState, ScanProcess, ScanProcessVersion
-from tests.smc import processfactories as f
+from tests.factories import (
+    AuditEvent,
+    ProcessDestination,
+    ProcessState,
+    ScanJobFactory,
+    ScanProcess,
+    ScanProcessFactory,
+    ScanProcessVersion,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +42,9 @@ def with_secrets(p: ScanProcess) -> None:
 
 
 def test_to_psp_maps_every_destination_kind_and_keeps_secrets_out() -> None:
-    p = f.process("All kinds", destinations=ALL_KINDS, locked_settings=["Format", "Resolution"], ocr=True)
+    p = ScanProcessFactory(
+        display_name="All kinds", destinations=ALL_KINDS, locked_settings=["Format", "Resolution"], ocr=True
+    )
     with_secrets(p)
     xml = scanprocesses.psp_xml(p)
     assert b"TopSecret" not in xml and b"fernet:" not in xml and b"svc" not in xml
@@ -64,17 +72,20 @@ def test_to_psp_maps_every_destination_kind_and_keeps_secrets_out() -> None:
 
 
 def test_psp_needs_a_server_and_a_destination() -> None:
-    p = f.process("No server", scan_server=None)
+    p = ScanProcessFactory(display_name="No server", scan_server=None)
     with pytest.raises(scanprocesses.ProcessError, match="scan server"):
         scanprocesses.psp_xml(p)
-    q = f.process("No dest", destinations=[])
+    q = ScanProcessFactory(display_name="No dest", destinations=[])
     with pytest.raises(scanprocesses.ProcessError, match="destination"):
         scanprocesses.psp_xml(q)
 
 
 def test_export_then_import_reproduces_the_same_psp() -> None:
-    p = f.process(
-        "Roundtrip", destinations=ALL_KINDS, locked_settings=["InputSource"], naming_template="{user}-{seq}"
+    p = ScanProcessFactory(
+        display_name="Roundtrip",
+        destinations=ALL_KINDS,
+        locked_settings=["InputSource"],
+        naming_template="{user}-{seq}",
     )
     xml = scanprocesses.psp_xml(p)
     copy, warnings = scanprocesses.import_process(xml, "admin", "Roundtrip copy")
@@ -104,7 +115,7 @@ def test_hostile_imports_are_refused_and_nothing_is_written(data: bytes, message
 
 
 def test_import_refuses_an_unsafe_naming_template_by_replacing_it() -> None:
-    p = f.process("Template", naming_template="{root}-{seq}")
+    p = ScanProcessFactory(display_name="Template", naming_template="{root}-{seq}")
     xml = scanprocesses.psp_xml(p).replace(b"{root}-{seq}", b"../{root.__class__}")
     imported = scanprocesses.from_psp(xml)
     assert imported.process.naming_template == ScanProcess._meta.get_field("naming_template").default
@@ -114,7 +125,7 @@ def test_import_refuses_an_unsafe_naming_template_by_replacing_it() -> None:
 def test_publish_creates_immutable_versions_in_the_embedded_directory() -> None:
     from directory.backends import get_directory
 
-    p = f.process("Publish me")
+    p = ScanProcessFactory(display_name="Publish me")
     v1 = scanprocesses.publish(p, "admin", "first")
     p.refresh_from_db()
     assert (v1.number, p.state, p.published_version) == (1, ProcessState.PUBLISHED, v1)
@@ -143,7 +154,7 @@ def test_publish_error_leaves_no_version_and_no_state_change(monkeypatch: pytest
         def publish(self, process: Any, version: Any) -> None:
             raise directory.PublishError("the directory is read-only today")
 
-    p = f.process("Refused")
+    p = ScanProcessFactory(display_name="Refused")
     monkeypatch.setattr(directory, "get_directory", lambda: Refusing())
     with pytest.raises(scanprocesses.ProcessError, match="read-only today"):
         scanprocesses.publish(p, "admin", "nope")
@@ -154,7 +165,7 @@ def test_publish_error_leaves_no_version_and_no_state_change(monkeypatch: pytest
 
 
 def test_publish_refuses_unknown_allowed_groups_in_the_embedded_directory() -> None:
-    p = f.process("Groups", allowed_groups=["no-such-group"])
+    p = ScanProcessFactory(display_name="Groups", allowed_groups=["no-such-group"])
     with pytest.raises(scanprocesses.ProcessError, match="no-such-group"):
         scanprocesses.publish(p, "admin")
     assert not p.versions.exists()
@@ -163,7 +174,7 @@ def test_publish_refuses_unknown_allowed_groups_in_the_embedded_directory() -> N
 def test_unpublish_and_archive() -> None:
     from directory.backends import get_directory
 
-    p = f.process("Lifecycle")
+    p = ScanProcessFactory(display_name="Lifecycle")
     scanprocesses.publish(p, "admin")
     scanprocesses.unpublish(p, "admin", "holiday")
     p.refresh_from_db()
@@ -185,14 +196,12 @@ def test_unpublish_and_archive() -> None:
 
 
 def test_delete_is_refused_while_jobs_reference_the_process() -> None:
-    from scanserver.models import ScanJob
-
-    p = f.process("Used")
-    ScanJob.objects.create(process=p)
+    p = ScanProcessFactory(display_name="Used")
+    ScanJobFactory(process=p)
     with pytest.raises(scanprocesses.ProcessInUse, match="archive"):
         scanprocesses.delete(p, "admin")
     assert ScanProcess.objects.filter(pk=p.pk).exists()
-    q = f.process("Unused")
+    q = ScanProcessFactory(display_name="Unused")
     pk = q.pk
     scanprocesses.delete(q, "admin")
     assert not ScanProcess.objects.filter(pk=pk).exists()
@@ -200,7 +209,7 @@ def test_delete_is_refused_while_jobs_reference_the_process() -> None:
 
 
 def test_rollback_restores_fields_destinations_and_credentials() -> None:
-    p = f.process("Rollback", destinations=ALL_KINDS[:1])
+    p = ScanProcessFactory(display_name="Rollback", destinations=ALL_KINDS[:1])
     with_secrets(p)
     sealed = p.destinations.get().secret
     v1 = scanprocesses.publish(p, "admin")
@@ -221,7 +230,7 @@ def test_rollback_restores_fields_destinations_and_credentials() -> None:
 
 
 def test_edit_audit_shows_field_diff_but_never_secrets() -> None:
-    p = f.process("Audited", destinations=ALL_KINDS[:1])
+    p = ScanProcessFactory(display_name="Audited", destinations=ALL_KINDS[:1])
     existing = p.destinations.get()
     spec = scanprocesses.DestinationSpec(
         "smb", {"uncs": ["\\\\files\\other"]}, "svc", password="Hunter2-secret", existing_id=existing.pk
@@ -243,7 +252,7 @@ def test_edit_audit_shows_field_diff_but_never_secrets() -> None:
 
 
 def test_save_refuses_unsafe_naming_templates_and_writes_nothing() -> None:
-    p = f.process("Unsafe")
+    p = ScanProcessFactory(display_name="Unsafe")
     p.naming_template = "../../{user}"
     with pytest.raises(scanprocesses.ProcessError, match="naming template"):
         scanprocesses.save_process(p, [], [], "admin")
@@ -253,7 +262,7 @@ def test_save_refuses_unsafe_naming_templates_and_writes_nothing() -> None:
 
 
 def test_clone_copies_settings_and_sealed_credentials_as_a_draft() -> None:
-    p = f.process("Original", destinations=ALL_KINDS)
+    p = ScanProcessFactory(display_name="Original", destinations=ALL_KINDS)
     with_secrets(p)
     scanprocesses.publish(p, "admin")
     copy = scanprocesses.clone(p, "admin")
@@ -266,7 +275,7 @@ def test_clone_copies_settings_and_sealed_credentials_as_a_draft() -> None:
 def test_drift_detects_a_changed_or_missing_directory_copy(monkeypatch: pytest.MonkeyPatch) -> None:
     from directory import backends as directory
 
-    p = f.process("Drifty")
+    p = ScanProcessFactory(display_name="Drifty")
     v1 = scanprocesses.publish(p, "admin")
     p.refresh_from_db()
     assert scanprocesses.drift(p).status == "in_sync"
@@ -293,7 +302,7 @@ def test_drift_detects_a_changed_or_missing_directory_copy(monkeypatch: pytest.M
 
 
 def test_adopt_takes_the_directory_copy_as_an_edit() -> None:
-    p = f.process("Adopt", destinations=ALL_KINDS[:1])
+    p = ScanProcessFactory(display_name="Adopt", destinations=ALL_KINDS[:1])
     with_secrets(p)
     sealed = p.destinations.get().secret
     v1 = scanprocesses.publish(p, "admin")
@@ -305,7 +314,7 @@ def test_adopt_takes_the_directory_copy_as_an_edit() -> None:
 
 
 def test_published_instructions_match_the_version() -> None:
-    p = f.process("Instr")
+    p = ScanProcessFactory(display_name="Instr")
     v1 = scanprocesses.publish(p, "admin")
     instructions = scanprocesses.published_instructions(v1)
     assert instructions.document_root_name == "Instr"
@@ -313,7 +322,7 @@ def test_published_instructions_match_the_version() -> None:
 
 
 def test_destination_rows_are_replaced_in_order() -> None:
-    p = f.process("Order", destinations=ALL_KINDS[:2])
+    p = ScanProcessFactory(display_name="Order", destinations=ALL_KINDS[:2])
     specs = [
         scanprocesses.DestinationSpec("folder", {"path": "/srv/a"}),
         scanprocesses.DestinationSpec("email", {"addresses": ["x@example.test"]}),

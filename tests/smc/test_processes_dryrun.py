@@ -19,22 +19,11 @@ from django.urls import reverse
 from core import secretbox
 from scanprocesses import authoring as scanprocesses
 from scanprocesses import ticketeditor
-from scanprocesses.models import ProcessDestination, ScanProcess
 from tests import services
+from tests.factories import ProcessDestination, ScanProcessFactory
 from tests.scanserver import servers
-from tests.smc import processfactories as f
 
 pytestmark = pytest.mark.django_db
-
-
-def make_process(name: str, specs: list[scanprocesses.DestinationSpec]) -> ScanProcess:
-    row = ScanProcess(
-        display_name=name,
-        ticket_xml=scanprocesses.ticket_to_xml(scanprocesses.default_ticket(name)),
-        scan_server=f.server("dry-srv", "dry.example.test"),
-        document_root_name="Scan",
-    )
-    return scanprocesses.save_process(row, specs, [], "test")
 
 
 @dataclass(frozen=True)
@@ -124,7 +113,7 @@ def test_every_destination_is_tried_against_real_servers_and_the_page_shows_each
                 },
             ),
         ]
-        process = make_process("Dry destinations", specs)
+        process = ScanProcessFactory(display_name="Dry destinations", destinations=specs)
         response = admin.post(reverse("process_dry_run", args=[process.guid]))
         assert response.status_code == 200
         rows = destination_rows(response.content.decode())
@@ -162,7 +151,7 @@ def test_wrong_password_and_good_password_on_the_same_share(samba: servers.Smbd)
     bad = scanprocesses.DestinationSpec(
         "smb", {"uncs": [samba.unc], "port": samba.port}, servers.SMB_USER, "wrong-password"
     )
-    process = make_process("Two shares", [bad, good])
+    process = ScanProcessFactory(display_name="Two shares", destinations=[bad, good])
     first, second = ticketeditor.try_destinations(process.destinations.order_by("position"))
     assert (first.ok, first.reason) == (False, "FileShareAccessDenied")
     assert samba.unc in first.message
@@ -172,9 +161,9 @@ def test_wrong_password_and_good_password_on_the_same_share(samba: servers.Smbd)
 
 def test_a_destination_that_never_answers_is_bounded_by_the_timeout() -> None:
     with silent_listener() as port:
-        process = make_process(
-            "Hanging",
-            [
+        process = ScanProcessFactory(
+            display_name="Hanging",
+            destinations=[
                 scanprocesses.DestinationSpec(
                     "email", {"addresses": ["a@example.test"], "smtp_host": "127.0.0.1", "smtp_port": port}
                 )
@@ -185,9 +174,9 @@ def test_a_destination_that_never_answers_is_bounded_by_the_timeout() -> None:
 
 
 def test_broken_configuration_and_unreadable_secret_are_rows_not_errors(admin: Client) -> None:
-    process = make_process(
-        "Broken",
-        [
+    process = ScanProcessFactory(
+        display_name="Broken",
+        destinations=[
             scanprocesses.DestinationSpec("smb", {"uncs": []}),
             scanprocesses.DestinationSpec("http", {"url": "http://127.0.0.1:%d/hook" % services.free_port()}),
         ],
@@ -203,7 +192,7 @@ def test_broken_configuration_and_unreadable_secret_are_rows_not_errors(admin: C
 
 
 def test_a_process_without_destinations_says_so(admin: Client) -> None:
-    process = make_process("Nowhere", [])
+    process = ScanProcessFactory(display_name="Nowhere", destinations=[])
     response = admin.post(reverse("process_dry_run", args=[process.guid]))
     assert response.status_code == 200
     assert "The process has no destination." in response.content.decode()

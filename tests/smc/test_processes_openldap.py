@@ -12,9 +12,8 @@ from django.test import Client
 from django.urls import reverse
 
 from scanprocesses import authoring as scanprocesses
-from scanprocesses.models import ProcessState
 from tests import services
-from tests.smc import processfactories as f
+from tests.factories import ProcessState, ScanProcessFactory
 from tests.smc.test_directory_openldap import (  # noqa: F401 (fixtures)
     ADMINS,
     CONTAINER,
@@ -38,7 +37,7 @@ def test_publish_drift_adopt_and_unpublish_in_openldap(
 ) -> None:
     from directory.backends import get_directory
 
-    p = f.process("LDAP invoices", allowed_groups=[ADMINS])
+    p = ScanProcessFactory(display_name="LDAP invoices", allowed_groups=[ADMINS])
     v1 = scanprocesses.publish(p, "admin", "to ldap")
     p.refresh_from_db()
     copy = get_directory().read_published(str(p.guid))
@@ -70,7 +69,7 @@ def test_publish_drift_adopt_and_unpublish_in_openldap(
 def test_publish_page_with_openldap(ldap_settings: Any, cast: dict[str, Any]) -> None:
     from directory.backends import get_directory
 
-    p = f.process("LDAP page", allowed_groups=[ADMINS])
+    p = ScanProcessFactory(display_name="LDAP page", allowed_groups=[ADMINS])
     client = Client()
     client.force_login(cast["admin"])
     response = client.post(reverse("process_publish", args=[p.guid]), {"comment": "via page"}, follow=True)

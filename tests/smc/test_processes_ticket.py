@@ -7,18 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
 from lxml import etree
 
-from core.models import AuditEvent
 from devices.protocols.namespaces import WSCN
 from devices.protocols.wsscan import ticket as tk
 from scanprocesses import authoring as scanprocesses
-from scanprocesses.models import ScanProcess
 from smc.forms.ticket import MUST_HONOR, TicketForm
-from tests.smc import processfactories as f
+from tests.factories import AuditEvent, GroupFactory, ScanProcess, ScanProcessFactory
 from tests.smc.test_processes_views import client_for, form_data
 
 pytestmark = pytest.mark.django_db
@@ -238,7 +235,7 @@ def test_invalid_back_values_give_a_clear_error_and_write_nothing(
     assert (ScanProcess.objects.count(), AuditEvent.objects.count()) == before
 
     # Editing an existing process with the same mistake leaves its ticket as it was.
-    p = f.process("Kept")
+    p = ScanProcessFactory(display_name="Kept")
     kept = p.ticket_xml
     data = duplex_data(display_name="Kept", **overrides)
     assert admin.post(reverse("process_edit", args=[p.guid]), data).status_code == 400
@@ -266,8 +263,8 @@ def test_drift_compares_group_identifiers_normalized(monkeypatch: pytest.MonkeyP
     from directory import backends as directory
 
     dn = "cn=Scan Staff,ou=Groups,dc=example,dc=test"
-    Group.objects.create(name=dn)
-    p = f.process("Normalized", allowed_groups=[dn])
+    GroupFactory(name=dn)
+    p = ScanProcessFactory(display_name="Normalized", allowed_groups=[dn])
     scanprocesses.publish(p, "admin")
     p.refresh_from_db()
     real = directory.get_directory()
@@ -285,7 +282,7 @@ def test_directory_down_is_reported_on_the_detail_page_not_a_500(
 ) -> None:
     from directory import backends as directory
 
-    p = f.process("Unreachable")
+    p = ScanProcessFactory(display_name="Unreachable")
     scanprocesses.publish(p, "admin")
     p.refresh_from_db()
     monkeypatch.setattr(directory, "get_directory", lambda: _Directory(None, down=True))
@@ -306,6 +303,6 @@ def test_edit_page_carries_uncovered_flags_in_a_hidden_field(admin: Client) -> N
     flagged = tk.ScanTicket(
         ticket.job_description, ticket.document_parameters.with_flag("InputSize", must_honor=True)
     )
-    p = f.process("Imported", ticket_xml=scanprocesses.ticket_to_xml(flagged))
+    p = ScanProcessFactory(display_name="Imported", ticket_xml=scanprocesses.ticket_to_xml(flagged))
     page = admin.get(reverse("process_edit", args=[p.guid])).content.decode()
     assert 'type="hidden" name="t-kept_flags"' in page and "InputSize" in page

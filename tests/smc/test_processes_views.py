@@ -8,16 +8,23 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
 
 from core import secretbox
-from core.models import AuditEvent
-from devices.models import DeviceGroup
 from scanprocesses import authoring as scanprocesses
-from scanprocesses.models import ProcessState, ScanProcess
-from tests.smc import processfactories as f
+from tests.factories import (
+    AuditEvent,
+    DeviceFactory,
+    DeviceGroupFactory,
+    GroupFactory,
+    ProcessState,
+    ScanJobFactory,
+    ScanProcess,
+    ScanProcessFactory,
+    ScanServerFactory,
+)
+from tests.smc.scanner_configs import configuration
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +41,7 @@ def admin(cast: dict[str, Any]) -> Client:
 
 
 def form_data(**overrides: Any) -> dict[str, Any]:
-    server = f.server("editor-srv", "editor.example.test")
+    server = ScanServerFactory(name="editor-srv", fqdn="editor.example.test")
     data: dict[str, Any] = {
         "display_name": "Contracts",
         "description": "",
@@ -77,7 +84,7 @@ def form_data(**overrides: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("role", ["admin", "operator", "auditor"])
 def test_every_role_reads_list_detail_versions_and_export(cast: dict[str, Any], role: str) -> None:
-    p = f.process("Readable")
+    p = ScanProcessFactory(display_name="Readable")
     scanprocesses.publish(p, "admin")
     client = client_for(cast[role])
     for url in (
@@ -98,7 +105,7 @@ def test_outsider_and_anonymous_are_kept_out(cast: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("role", ["operator", "auditor"])
 def test_read_only_roles_get_403_on_every_change(cast: dict[str, Any], role: str) -> None:
-    p = f.process("Protected")
+    p = ScanProcessFactory(display_name="Protected")
     v1 = scanprocesses.publish(p, "admin")
     client = client_for(cast[role])
     before = (ScanProcess.objects.count(), AuditEvent.objects.count())
@@ -125,7 +132,7 @@ def test_read_only_roles_get_403_on_every_change(cast: dict[str, Any], role: str
 
 
 def test_read_only_pages_hide_the_change_buttons(cast: dict[str, Any]) -> None:
-    p = f.process("Buttons")
+    p = ScanProcessFactory(display_name="Buttons")
     html = client_for(cast["operator"]).get(reverse("process_detail", args=[p.guid])).content.decode()
     assert reverse("process_edit", args=[p.guid]) not in html
     admin_html = client_for(cast["admin"]).get(reverse("process_detail", args=[p.guid])).content.decode()
@@ -206,7 +213,7 @@ def test_unknown_groups_are_refused_and_known_ones_accepted(admin: Client) -> No
     assert_refused(
         admin, form_data(allowed_groups="staff\nno-such-group"), "unknown group: staff, no-such-group"
     )
-    Group.objects.create(name="staff")
+    GroupFactory(name="staff")
     response = admin.post(reverse("process_create"), form_data(allowed_groups="staff"))
     assert response.status_code == 302
     assert ScanProcess.objects.get().allowed_groups == ["staff"]
@@ -255,9 +262,11 @@ def test_removed_destination_rows_are_dropped(admin: Client) -> None:
 
 
 def test_ticket_choices_follow_the_assigned_devices_and_warn_per_device(admin: Client) -> None:
-    group = DeviceGroup.objects.create(name="Floor 2")
-    f.device("MFP-A", group, f.configuration(formats=("jfif", "pdf-a"), dpi=(150, 300)))
-    f.device("MFP-B", group, f.configuration(formats=("jfif",), dpi=(200,)))
+    group = DeviceGroupFactory(name="Floor 2")
+    DeviceFactory(
+        name="MFP-A", group=group, configuration=configuration(formats=("jfif", "pdf-a"), dpi=(150, 300))
+    )
+    DeviceFactory(name="MFP-B", group=group, configuration=configuration(formats=("jfif",), dpi=(200,)))
     data = form_data(**{"allowed_device_groups": str(group.pk), "t-resolution": "300"})
     response = admin.post(reverse("process_create"), data)
     assert response.status_code == 302
@@ -289,7 +298,7 @@ def test_naming_preview_renders_live_or_explains(cast: dict[str, Any]) -> None:
 
 
 def test_group_search_lists_directory_groups(admin: Client) -> None:
-    Group.objects.create(name="finance-scanners")
+    GroupFactory(name="finance-scanners")
     html = admin.get(reverse("process_group_search"), {"q": "finance"}).content.decode()
     assert 'data-add-group="finance-scanners"' in html
 
@@ -300,7 +309,7 @@ def test_group_search_lists_directory_groups(admin: Client) -> None:
 def test_publish_unpublish_through_the_pages(admin: Client) -> None:
     from directory.backends import get_directory
 
-    p = f.process("Publishable")
+    p = ScanProcessFactory(display_name="Publishable")
     assert "Publish Publishable" in admin.get(reverse("process_publish", args=[p.guid])).content.decode()
     response = admin.post(reverse("process_publish", args=[p.guid]), {"comment": "go live"})
     assert response.status_code == 302
@@ -315,7 +324,7 @@ def test_publish_unpublish_through_the_pages(admin: Client) -> None:
 
 
 def test_publish_failure_is_a_message_not_a_500(admin: Client) -> None:
-    p = f.process("Broken", destinations=[])
+    p = ScanProcessFactory(display_name="Broken", destinations=[])
     response = admin.post(reverse("process_publish", args=[p.guid]), {"comment": ""}, follow=True)
     assert response.status_code == 200
     assert "Not published: add at least one destination" in response.content.decode()
@@ -323,7 +332,7 @@ def test_publish_failure_is_a_message_not_a_500(admin: Client) -> None:
 
 
 def test_versions_diff_and_rollback_pages(admin: Client) -> None:
-    p = f.process("Versioned")
+    p = ScanProcessFactory(display_name="Versioned")
     v1 = scanprocesses.publish(p, "admin")
     p.document_root_name = "Second"
     p.save()
@@ -339,10 +348,8 @@ def test_versions_diff_and_rollback_pages(admin: Client) -> None:
 
 
 def test_delete_confirmation_refuses_when_jobs_exist_and_offers_archive(admin: Client) -> None:
-    from scanserver.models import ScanJob
-
-    p = f.process("In use")
-    ScanJob.objects.create(process=p)
+    p = ScanProcessFactory(display_name="In use")
+    ScanJobFactory(process=p)
     page = admin.get(reverse("process_delete", args=[p.guid])).content.decode()
     assert "Archive instead" in page
     admin.post(reverse("process_delete", args=[p.guid]))
@@ -350,13 +357,13 @@ def test_delete_confirmation_refuses_when_jobs_exist_and_offers_archive(admin: C
     admin.post(reverse("process_archive", args=[p.guid]))
     p.refresh_from_db()
     assert p.state == ProcessState.ARCHIVED
-    q = f.process("Free")
+    q = ScanProcessFactory(display_name="Free")
     assert admin.post(reverse("process_delete", args=[q.guid])).status_code == 302
     assert not ScanProcess.objects.filter(pk=q.pk).exists()
 
 
 def test_clone_and_export_import(admin: Client) -> None:
-    p = f.process("Template process")
+    p = ScanProcessFactory(display_name="Template process")
     response = admin.post(reverse("process_clone", args=[p.guid]))
     assert response.status_code == 302
     assert ScanProcess.objects.filter(display_name="Copy of Template process").exists()
@@ -408,11 +415,18 @@ def test_dry_run_reports_each_device_and_survives_unreachable_ones(
 ) -> None:
     from tests import services
 
-    group = DeviceGroup.objects.create(name="Dry")
-    f.device("Simulated", group, url=simulated_device)
-    f.device("Gone", group, url="http://127.0.0.1:%d/scan" % services.free_port())
-    f.device("Unknown address", group)
-    p = f.process("Dry run")
+    group = DeviceGroupFactory(name="Dry")
+    DeviceFactory(
+        name="Simulated", group=group, configuration=configuration(), scan_service_url=simulated_device
+    )
+    DeviceFactory(
+        name="Gone",
+        group=group,
+        configuration=configuration(),
+        scan_service_url="http://127.0.0.1:%d/scan" % services.free_port(),
+    )
+    DeviceFactory(name="Unknown address", group=group, configuration=configuration())
+    p = ScanProcessFactory(display_name="Dry run")
     p.allowed_device_groups.add(group)
     response = admin.post(reverse("process_dry_run", args=[p.guid]))
     assert response.status_code == 200

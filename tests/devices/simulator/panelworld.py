@@ -49,38 +49,40 @@ class World:
 
 def make_world(tmp_path: Path) -> World:
     """demo (in "Scanning users") and nora (in no group); five processes, two usable by demo here."""
-    from django.contrib.auth.models import Group, User
-
-    from devices.models import Device, DeviceGroup, ScanServer
     from scanprocesses import authoring as sp
-    from scanprocesses.models import ScanProcess
+    from tests.factories import (
+        DeviceFactory,
+        DeviceGroupFactory,
+        GroupFactory,
+        ScanProcessFactory,
+        ScanServerFactory,
+        UserFactory,
+    )
 
     scans = tmp_path / "scans"
     scans.mkdir()
-    server = ScanServer.objects.create(name="scan01", fqdn="scan.test", port=5362, use_tls=True)
-    group = Group.objects.create(name=GROUP)
-    Group.objects.create(name="Accounting")
-    User.objects.create_user("demo", password=PASSWORD, first_name="Demo", last_name="User").groups.add(group)
-    User.objects.create_user("nora", password=PASSWORD)
+    server = ScanServerFactory(name="scan01", fqdn="scan.test", port=5362, use_tls=True)
+    group = GroupFactory(name=GROUP)
+    GroupFactory(name="Accounting")
+    UserFactory(username="demo", password=PASSWORD, first_name="Demo", last_name="User", groups=[group])
+    UserFactory(username="nora", password=PASSWORD)
     endpoint = Identity.from_seed(SEED, 0).endpoint
-    device = Device(endpoint_reference=endpoint, name="Panel test device", scan_server=server)
+    device = DeviceFactory(endpoint_reference=endpoint, name="Panel test device", scan_server=server)
     token = device.issue_token()
-    device.save()
-    basement = DeviceGroup.objects.create(name="Basement")
+    device.save(update_fields=["token_hash"])
+    basement = DeviceGroupFactory(name="Basement")
 
     def process(name: str, publish: bool = True, groups: tuple[str, ...] = (GROUP,), **fields: Any) -> Any:
-        row = ScanProcess(
+        return ScanProcessFactory(
             display_name=name,
             ticket_xml=sp.ticket_to_xml(small_ticket(name)),
             scan_server=server,
             document_root_name="Scan",
             allowed_groups=list(groups),
+            destinations=[sp.DestinationSpec("folder", {"path": str(scans)})],
+            published=publish,
             **fields,
         )
-        sp.save_process(row, [sp.DestinationSpec("folder", {"path": str(scans)})], [], "test")
-        if publish:
-            sp.publish(row, "test")
-        return row
 
     processes = {
         "folder": process("Scan to folder", allow_device_file_name_change=True),

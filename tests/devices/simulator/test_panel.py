@@ -96,7 +96,7 @@ def test_unusable_process_cannot_be_opened_or_scanned(client: httpx.Client, worl
 def test_locked_settings_are_shown_read_only_and_a_tampered_post_is_refused(
     client: httpx.Client, world: World
 ) -> None:
-    from scanserver.models import ScanJob
+    from tests.factories import ScanJob
 
     signed_in(client)
     guid = str(world.processes["locked"].guid)
@@ -137,7 +137,7 @@ def test_locked_settings_are_shown_read_only_and_a_tampered_post_is_refused(
 def test_hostile_form_values_get_a_clear_message(
     client: httpx.Client, world: World, fields: dict[str, str], message: str
 ) -> None:
-    from scanserver.models import ScanJob
+    from tests.factories import ScanJob
 
     page = signed_in(client)
     data = {"csrf": csrf_of(page), "process": str(world.processes["folder"].guid), "sheets": "1", **fields}
@@ -171,7 +171,7 @@ def wait_for_end(client: httpx.Client, job_url: str, timeout: float = 60.0) -> s
 
 
 def test_scan_is_pushed_to_the_scan_server_and_ends_completed(client: httpx.Client, world: World) -> None:
-    from scanserver.models import JobState, ScanJob
+    from tests.factories import JobState, ScanJob
 
     page = signed_in(client)
     guid = str(world.processes["folder"].guid)

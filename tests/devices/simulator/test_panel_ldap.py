@@ -16,7 +16,6 @@ from devices.simulator.panel_directory import BadCredentials, DirectoryUnavailab
 from devices.simulator.panel_ldap import LDAPPanelDirectory, PanelLDAPConfig
 from tests import services
 from tests.conftest import GROUPS_BASE, PASSWORDS, ldap_config, use_directory
-from tests.smc.directory_cases import make_process
 
 ROOT = Path(__file__).resolve().parents[3]
 WRITER_DN = "cn=smc-writer,ou=services,dc=example,dc=test"
@@ -46,8 +45,8 @@ def psp_slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.Sla
 
 @pytest.fixture
 def published(psp_slapd: services.Slapd, settings: Any, transactional_db: None) -> Any:
-    from devices.models import Device, DeviceGroup
     from directory.ldapdirectory import OpenLDAPDirectory
+    from tests.factories import DeviceFactory, DeviceGroupFactory, ScanProcessFactory
 
     root = ldap.initialize(psp_slapd.uri)
     root.simple_bind_s(services.ROOT_DN, services.ROOT_PW)
@@ -59,8 +58,8 @@ def published(psp_slapd: services.Slapd, settings: Any, transactional_db: None) 
     root.unbind_s()
     config = ldap_config(psp_slapd, write_bind_dn=WRITER_DN, write_bind_password=WRITER_PW)
     use_directory(settings, config)
-    Device.objects.create(endpoint_reference=ENDPOINT, name="Lobby MFP")
-    basement = DeviceGroup.objects.create(name="Basement")
+    DeviceFactory(endpoint_reference=ENDPOINT, name="Lobby MFP")
+    basement = DeviceGroupFactory(name="Basement")
     directory = OpenLDAPDirectory(config)
     for name, groups in (
         ("P-admins", [ADMINS]),
@@ -68,7 +67,7 @@ def published(psp_slapd: services.Slapd, settings: Any, transactional_db: None) 
         ("P-ops", [OPERATORS]),
         ("P-basement", [ALL]),
     ):
-        process = make_process(name, groups)
+        process = ScanProcessFactory(display_name=name, allowed_groups=groups, version="published")
         if name == "P-basement":
             process.allowed_device_groups.set([basement])
         directory.publish(process, process.published_version)
@@ -85,7 +84,7 @@ def panel_directory(config: Any) -> LDAPPanelDirectory:
 
 @pytest.mark.ldap
 def test_alice_sees_what_the_directory_shows_her_minus_the_device_group_rule(published: Any) -> None:
-    from scanprocesses.models import ScanProcess
+    from tests.factories import ScanProcess
 
     user = panel_directory(published).sign_in("alice", PASSWORDS["alice"])
     assert user.sid == "S-1-5-21-1-2-3-1104"  # openDSMUserSid, read bound as alice
