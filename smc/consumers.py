@@ -24,4 +24,5 @@ class JobsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.channel_layer.group_discard(JOBS_GROUP, self.channel_name)
 
     async def smc_event(self, event: dict[str, Any]) -> None:
-        await self.send_json({k: v for k, v in event.items() if k != "type"})
+        # ``origin`` names the sending process for the scan servers' relay; browsers need not know.
+        await self.send_json({k: v for k, v in event.items() if k not in ("type", "origin")})
