@@ -150,37 +150,6 @@ def test_only_the_kinds_that_need_it_have_a_user_name_field() -> None:
     assert with_username == ["smb", "webdav"]
 
 
-class _AllKindsForm(forms.Form):
-    """How a console form offers every kind from the registry (the recipe for DestinationForm)."""
-
-    kind = forms.ChoiceField(choices=[("", "choose…"), *destinations.CHOICES], required=False)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields.update(destinations.form_fields())
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        if not data.get("kind"):
-            raise forms.ValidationError("choose what kind of destination this is")
-        self.config = destinations.get(data["kind"]).clean_config(data)
-        return data
-
-
-def test_a_form_built_from_the_registry_puts_errors_next_to_the_field() -> None:
-    form = _AllKindsForm(data={"kind": "smb", "targets": "files/scans", "username": "svc"})
-    assert not form.is_valid()
-    assert list(form.errors) == ["targets"] and "is not a UNC path" in form.errors["targets"][0]
-
-    form = _AllKindsForm(data={"kind": "email", "targets": "a@example.test", "can_add_addresses": "on"})
-    assert form.is_valid(), form.errors
-    assert form.config == {
-        "addresses": ["a@example.test"],
-        "send_to_scan_user": False,
-        "can_add_addresses": True,
-    }
-
-
 def test_form_fields_are_fresh_copies_and_the_targets_help_names_every_kind() -> None:
     fields = destinations.form_fields()
     assert set(fields) == {"targets", "username", "my_site", "send_to_scan_user", "can_add_addresses"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import lxml.html
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -246,6 +247,54 @@ def test_unsafe_naming_templates_are_refused(admin: Client, template: str, messa
 )
 def test_invalid_destinations_are_refused(admin: Client, overrides: dict[str, str], message: str) -> None:
     assert_refused(admin, form_data(**overrides), message)
+
+
+def _field_errors(page: str, name: str) -> list[str]:
+    """The error lines shown inside the field of the editor whose input is called ``name``."""
+    root = lxml.html.fromstring(page)
+    (field,) = root.xpath(
+        '//div[contains(concat(" ", @class, " "), " field ")][.//*[@name=$name]]', name=name
+    )
+    return [e.text_content() for e in field.xpath('.//div[@class="error"]')]
+
+
+def _row_errors(page: str, index: int) -> list[str]:
+    """The errors of destination row ``index`` that belong to no field."""
+    root = lxml.html.fromstring(page)
+    (row,) = root.xpath(
+        '//div[contains(concat(" ", @class, " "), " dest ")][.//*[@name=$name]]', name="dest-%d-kind" % index
+    )
+    return [e.text_content() for e in row.xpath('./div[@class="error"]')]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"dest-0-kind": "folder", "dest-0-targets": "scans"}, "dest-0-targets", "absolute path"),
+        ({"dest-0-targets": "C:\\scans"}, "dest-0-targets", "is not a UNC path"),
+        ({"dest-0-kind": "email", "dest-0-targets": "nobody"}, "dest-0-targets", "is not an e-mail address"),
+        ({"dest-0-kind": "webdav", "dest-0-targets": ""}, "dest-0-targets", "or choose MySite"),
+        ({"dest-1-targets": "hooks.example.test/in"}, "dest-1-targets", "is not an http(s) URL"),
+    ],
+)
+def test_a_kinds_message_is_shown_next_to_its_field(
+    admin: Client, overrides: dict[str, str], field: str, message: str
+) -> None:
+    response = admin.post(reverse("process_create"), form_data(**overrides))
+    assert response.status_code == 400
+    page = response.content.decode()
+    errors = _field_errors(page, field)
+    assert len(errors) == 1 and message in errors[0], errors
+    assert not _row_errors(page, int(field.split("-")[1]))
+    assert not ScanProcess.objects.exists()
+
+
+def test_a_row_without_a_kind_says_so_for_the_row(admin: Client) -> None:
+    response = admin.post(reverse("process_create"), form_data(**{"dest-1-kind": ""}))
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert ["choose what kind of destination this is"] == _row_errors(page, 1)
+    assert not _field_errors(page, "dest-1-targets") and not _row_errors(page, 0)
 
 
 def test_add_destination_button_adds_a_row_without_saving(admin: Client) -> None:
