@@ -177,7 +177,8 @@ class EmbeddedPanelDirectory:
         from django.contrib.auth import authenticate
         from django.db import DatabaseError
 
-        from directory.backends import DirectoryError, get_directory
+        from directory.backends import get_directory
+        from directory.base import DirectoryError
         from scanprocesses.availability import usable_processes
 
         try:

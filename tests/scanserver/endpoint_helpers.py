@@ -67,7 +67,7 @@ def make_world(published: bool = True, fmt: str = "jfif") -> World:
     from django.contrib.auth.models import Group, User
 
     from devices.models import Device, ScanServer
-    from directory.backends import identity_for
+    from directory.identity import identity_for
     from scanprocesses.models import ProcessState, ScanProcess, ScanProcessVersion
 
     server = ScanServer.objects.create(name="scan01", fqdn="scan.test", port=5362)

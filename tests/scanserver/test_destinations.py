@@ -117,7 +117,7 @@ def test_smb_dry_run(samba: servers.Smbd) -> None:
 def test_email_with_starttls_and_auth_to_addresses_and_scanning_user(
     eager: None, tmp_path: Path, django_user_model: Any
 ) -> None:
-    from directory.backends import identity_for
+    from directory.identity import identity_for
 
     user = django_user_model.objects.create_user("carol", email="carol@example.test", password="x-pw-12345!")
     with servers.smtp(tmp_path / "smtp") as server:

@@ -97,7 +97,7 @@ def world(transactional_db: None, settings: Any, tmp_path: Path) -> Iterator[Wor
     from django.contrib.auth.models import Group, User
 
     from devices.models import Device, ScanServer
-    from directory.backends import identity_for
+    from directory.identity import identity_for
 
     settings.SCANSERVER_SPOOL_DIR = tmp_path / "spool"
     settings.SCANSERVER_GUID = ""

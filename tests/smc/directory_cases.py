@@ -44,6 +44,13 @@ def make_process(name: str, groups: list[str], *, publish: bool = True, **fields
     return process
 
 
+def psp_of(process: Any, version: Any = None) -> Any:
+    """The ``PSPObject`` a directory publishes for ``version`` (default: the published one)."""
+    from scanprocesses.authoring import psp_object
+
+    return psp_object(process, version if version is not None else process.published_version)
+
+
 def new_version(process: Any, root_name: str = "Scan", share: str = r"\\files.example.test\scans") -> Any:
     from scanprocesses.models import ScanProcessVersion
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from devices.models import Device, DeviceGroup
-from directory.backends import DirectoryUser
+from directory.base import DirectoryUser
 from scanprocesses.availability import may_use, usable_processes
 from scanprocesses.models import ProcessState
 from tests.smc.directory_cases import make_process

@@ -21,7 +21,7 @@ from devices.simulator.panel_directory import (
 )
 from tests import services
 from tests.conftest import GROUPS_BASE, PASSWORDS, ldap_config, use_directory
-from tests.smc.directory_cases import make_process
+from tests.smc.directory_cases import make_process, psp_of
 
 ROOT = Path(__file__).resolve().parents[3]
 WRITER_DN = "cn=smc-writer,ou=services,dc=example,dc=test"
@@ -76,7 +76,7 @@ def published(psp_slapd: services.Slapd, settings: Any, transactional_db: None) 
         process = make_process(name, groups)
         if name == "P-basement":
             process.allowed_device_groups.set([basement])
-        directory.publish(process, process.published_version)
+        directory.publish(psp_of(process))
     return config
 
 
