@@ -1,19 +1,25 @@
-"""Reachability checks behind ``/healthz``: database, broker, directory.
+"""Reachability checks behind ``/healthz``: the database and the broker, and whatever the layers
+above register (the directory app registers ``directory`` in ``DirectoryConfig.ready``).
 
 Each check returns a :class:`Check` and never raises: a broken dependency is a fact to report,
-not a reason for the health page itself to fail.
+not a reason for the health page itself to fail. A registered probe returns a detail text or
+raises; :func:`run_all` times it and turns a failure into a ``Check`` like the built-in ones.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from django.conf import settings
 from django.db import connection
 
 logger = logging.getLogger(__name__)
+
+#: Probes registered by name (:func:`register`), run after the database and broker, in order.
+_probes: dict[str, Callable[[], str]] = {}
 
 
 @dataclass(frozen=True)
@@ -27,10 +33,15 @@ class Check:
         return asdict(self)
 
 
-def _timed(name: str, func: object) -> Check:
+def register(name: str, probe: Callable[[], str]) -> None:
+    """Add the check ``name`` to :func:`run_all`; registering a name again replaces its probe."""
+    _probes[name] = probe
+
+
+def _timed(name: str, func: Callable[[], str]) -> Check:
     start = time.monotonic()
     try:
-        detail = func()  # type: ignore[operator]
+        detail = func()
         ok = True
     except Exception as exc:  # noqa: BLE001 - any failure is reported, none is raised
         logger.warning("health check %s failed: %s", name, exc)
@@ -64,28 +75,5 @@ def check_broker() -> Check:
     return _timed("broker", run)
 
 
-def check_directory() -> Check:
-    def run() -> str:
-        config = settings.LDAP
-        if not config.enabled:
-            return "database (embedded default)"
-        import ldap
-
-        conn = ldap.initialize(config.uri)
-        for option, value in config.connection_options().items():
-            conn.set_option(option, value)
-        if config.start_tls:
-            conn.start_tls_s()
-        try:
-            if config.bind_dn:
-                conn.simple_bind_s(config.bind_dn, config.bind_password)
-            conn.search_s("", ldap.SCOPE_BASE, "(objectClass=*)", ["1.1"])
-        finally:
-            conn.unbind_s()
-        return config.uri
-
-    return _timed("directory", run)
-
-
 def run_all() -> list[Check]:
-    return [check_database(), check_broker(), check_directory()]
+    return [check_database(), check_broker(), *(_timed(name, probe) for name, probe in _probes.items())]

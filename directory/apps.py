@@ -11,5 +11,9 @@ class DirectoryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Connects the directory error signal (login page messages).
-        from directory import ldapauth  # noqa: F401
+        from core import health
+        from directory import health as directory_health
+        from directory import ldapauth  # noqa: F401  (connects the directory error signal: login page messages)
+
+        # core is below the directory and cannot ask it; the directory tells core how to check it.
+        health.register("directory", directory_health.probe)

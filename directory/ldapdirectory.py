@@ -25,29 +25,28 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ldap
 from ldap.controls import RequestControl
 from ldap.filter import escape_filter_chars
 
 from directory import security as sd
-from directory.backends import (
+from directory.base import (
     DirectoryError,
     DirectoryUser,
     GroupRef,
     InvalidCredentials,
+    PSPObject,
     PublishedCopy,
     PublishError,
     guid_text,
-    identity_for,
     normalize_group_id,
 )
+from directory.identity import identity_for
 from directory.ldapconf import LDAPConfig
 from directory.ldapgroups import IN_CHAIN
-
-if TYPE_CHECKING:
-    from scanprocesses.models import ScanProcess, ScanProcessVersion
+from directory.models import DirectoryIdentity
 
 logger = logging.getLogger(__name__)
 
@@ -201,25 +200,23 @@ class LDAPDirectory:
     user_extra_attrs: list[str] = []
 
     # --- the Directory API -------------------------------------------------------------------------
-    def publish(self, process: ScanProcess, version: ScanProcessVersion) -> None:
-        if version.process_id != process.pk:
-            raise PublishError("version %s belongs to another process" % version.pk)
-        guid = guid_text(process.guid)
+    def publish(self, obj: PSPObject) -> None:
+        guid = guid_text(obj.guid)
         try:
             conn = self.writer()
         except DirectoryError as exc:
             raise PublishError(str(exc)) from exc
         try:
-            groups = list(dict.fromkeys(process.allowed_groups))
+            groups = list(dict.fromkeys(obj.allowed_groups))
             missing = [g for g in groups if not self._group_exists(conn, g)]
             if missing:
                 raise PublishError("unknown group(s): %s" % "; ".join(missing))
             container = self.ensure_container(conn)
-            server = process.scan_server.fqdn if process.scan_server else ""
+            server = obj.server_name
             attrs: list[tuple[str, list[bytes]]] = [
-                ("displayName", [process.display_name.encode()]),
+                ("displayName", [obj.display_name.encode()]),
                 ("msImaging-PSPIdentifier", [uuid.UUID(guid).bytes_le]),
-                ("msImaging-PSPString", [version.psp_xml.encode()]),
+                ("msImaging-PSPString", [obj.psp_xml.encode()]),
                 *self.access_attributes(conn, groups),
             ]
             existing = self.find_psp(conn, guid, ["serverName"])
@@ -241,20 +238,20 @@ class LDAPDirectory:
             raise PublishError(str(exc)) from exc
         except ldap.LDAPError as exc:
             raise PublishError(
-                "the directory refused to publish %s: %s" % (process.display_name, _describe(exc))
+                "the directory refused to publish %s: %s" % (obj.display_name, _describe(exc))
             ) from exc
         finally:
             conn.unbind_s()
-        logger.info("published %s (%s) version %s", process.display_name, guid, version.number)
+        logger.info("published %s (%s) version %s", obj.display_name, guid, obj.version)
 
     def psp_object_classes(self) -> list[bytes]:
         return [b"top", PSP_CLASS.encode()]
 
-    def unpublish(self, process: ScanProcess) -> None:
+    def unpublish(self, guid: str | uuid.UUID) -> None:
         try:
             conn = self.writer()
             try:
-                found = self.find_psp(conn, guid_text(process.guid), ["1.1"])
+                found = self.find_psp(conn, guid_text(guid), ["1.1"])
                 if found is not None:
                     conn.delete_s(found[0])
             finally:
@@ -262,9 +259,7 @@ class LDAPDirectory:
         except DirectoryError as exc:
             raise PublishError(str(exc)) from exc
         except ldap.LDAPError as exc:
-            raise PublishError(
-                "the directory refused to unpublish %s: %s" % (process, _describe(exc))
-            ) from exc
+            raise PublishError("the directory refused to unpublish %s: %s" % (guid, _describe(exc))) from exc
 
     def read_published(self, guid: str | uuid.UUID) -> PublishedCopy | None:
         conn = self.writer()
@@ -490,8 +485,6 @@ class OpenLDAPDirectory(LDAPDirectory):
         )
         if len(found) == 1:
             return str(found[0][0])
-        from directory.models import DirectoryIdentity
-
         identity = DirectoryIdentity.objects.filter(sid=sid).exclude(dn="").first()
         return identity.dn if identity is not None else None
 

@@ -1,12 +1,14 @@
-"""What the directory layer keeps in the database: users' SID-form identifiers.
+"""What the directory layer keeps in the database: users' SID-form identifiers, and the embedded
+directory's published scan processes.
 
-The table keeps the name it had in ``smc`` (migration ``directory 0001``).
+``DirectoryIdentity`` keeps the table name it had in ``smc`` (migration ``directory 0001``).
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class DirectoryIdentity(models.Model):
@@ -21,3 +23,24 @@ class DirectoryIdentity(models.Model):
 
     class Meta:
         db_table = "smc_directoryidentity"
+
+
+class PublishedPSP(models.Model):
+    """The embedded directory's copy of one published scan process (``EmbeddedDirectory``), what
+    a ``msImaging-PostScanProcess`` object is in AD: written on publish, deleted on unpublish, and
+    never by anything else. ``allowed_groups`` are Django group names."""
+
+    guid = models.UUIDField(unique=True)
+    display_name = models.CharField(max_length=255)
+    psp_xml = models.TextField(help_text="canonical psp:PostScanProcess of the published version")
+    allowed_groups = models.JSONField(default=list, blank=True)
+    server_name = models.CharField(max_length=255, blank=True)
+    published_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["display_name"]
+        verbose_name = "published PSP"
+        verbose_name_plural = "published PSPs"
+
+    def __str__(self) -> str:
+        return self.display_name

@@ -36,6 +36,7 @@ from devices.protocols.errors import ProtocolError
 from devices.protocols.namespaces import qn
 from devices.protocols.wsscan import ticket as tk
 from devices.protocols.xmlfields import canonical, foreign_bytes
+from directory.base import DirectoryError, PSPObject, PublishError, normalize_group_id
 from scanprocesses import destinations as kinds
 from scanprocesses import naming
 from scanprocesses.models import (
@@ -485,7 +486,7 @@ def delete(process: ScanProcess, actor: Any) -> None:
 
     with transaction.atomic():
         if process.state == ProcessState.PUBLISHED:
-            get_directory().unpublish(process)
+            get_directory().unpublish(process.guid)
         audit.record(actor, "delete", process, {"guid": str(process.guid), "state": process.state})
         process.delete()
 
@@ -496,7 +497,7 @@ def archive(process: ScanProcess, actor: Any) -> None:
     with transaction.atomic():
         before = process.state
         if process.state == ProcessState.PUBLISHED:
-            get_directory().unpublish(process)
+            get_directory().unpublish(process.guid)
         process.archive()
         audit.record(actor, "archive", process, {"changes": {"state": [before, process.state]}})
 
@@ -514,13 +515,30 @@ def _directory_error(exc: Exception) -> ProcessError:
     return ProcessError("the directory refused the change: %s" % exc)
 
 
+def psp_object(process: ScanProcess, version: ScanProcessVersion) -> PSPObject:
+    """What the directory publishes for ``version`` of ``process``: the version's PSP XML, and the
+    display name and allowed groups as the version recorded them (``settings_snapshot``), else as
+    the process has them. A version of another process is a :class:`ProcessError`."""
+    if version.process_id != process.pk:
+        raise ProcessError("version %s belongs to another process" % version.pk)
+    snap = version.settings_snapshot if isinstance(version.settings_snapshot, dict) else {}
+    return PSPObject(
+        guid=str(process.guid),
+        display_name=str(snap.get("display_name", process.display_name)),
+        psp_xml=version.psp_xml,
+        allowed_groups=tuple(snap.get("allowed_groups", process.allowed_groups)),
+        server_name=process.scan_server.fqdn if process.scan_server else "",
+        version=version.number,
+    )
+
+
 def publish(process: ScanProcess, actor: Any, comment: str = "") -> ScanProcessVersion:
     """Build the canonical XML, store a new immutable version and write it to the directory.
 
     All or nothing: if the directory refuses (``PublishError``), the version row and the state
     change are rolled back with the transaction and ProcessError is raised.
     """
-    from directory.backends import PublishError, get_directory
+    from directory.backends import get_directory
 
     if process.state == ProcessState.ARCHIVED:
         raise ProcessError("an archived process cannot be published; restore it first")
@@ -538,7 +556,7 @@ def publish(process: ScanProcess, actor: Any, comment: str = "") -> ScanProcessV
                 comment=comment[:500],
             )
             before = locked.state
-            get_directory().publish(locked, version)
+            get_directory().publish(psp_object(locked, version))
             locked.mark_published(version)
             audit.record(
                 actor,
@@ -554,15 +572,14 @@ def publish(process: ScanProcess, actor: Any, comment: str = "") -> ScanProcessV
 
 
 def unpublish(process: ScanProcess, actor: Any, comment: str = "") -> None:
-    from directory.backends import PublishError, get_directory
+    from directory.backends import get_directory
 
     if process.state != ProcessState.PUBLISHED:
         raise ProcessError("the process is not published")
     try:
         with transaction.atomic():
-            get_directory().unpublish(process)
-            if process.state != ProcessState.UNPUBLISHED:  # the embedded directory moves it itself
-                process.mark_unpublished()
+            get_directory().unpublish(process.guid)
+            process.mark_unpublished()
             audit.record(
                 actor,
                 "unpublish",
@@ -668,7 +685,7 @@ class Drift:
 
 def drift(process: ScanProcess) -> Drift:
     """Compare the directory's copy with the last published version."""
-    from directory.backends import DirectoryError, get_directory, normalize_group_id
+    from directory.backends import get_directory
 
     try:
         copy = get_directory().read_published(str(process.guid))

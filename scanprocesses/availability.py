@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from directory.backends import DirectoryUser, normalize_group_id
+from directory.base import DirectoryUser, normalize_group_id
 
 if TYPE_CHECKING:
     from devices.models import Device

@@ -35,7 +35,8 @@ from devices.simulator.panel_directory import (
     check_credentials_shape,
 )
 from devices.simulator.panel_ldap import LDAPPanelDirectory, PanelLDAPConfig
-from directory.backends import DirectoryError, get_directory
+from directory.backends import get_directory
+from directory.base import DirectoryError
 from directory.ldapconf import LDAPConfig
 from scanprocesses.availability import may_use, usable_processes
 from scanprocesses.models import ScanProcess

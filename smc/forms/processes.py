@@ -81,7 +81,8 @@ class ProcessForm(forms.Form):
         return template
 
     def clean_allowed_groups(self) -> list[str]:
-        from directory.backends import DirectoryError, get_directory
+        from directory.backends import get_directory
+        from directory.base import DirectoryError
 
         groups = list(dict.fromkeys(_lines(self.cleaned_data.get("allowed_groups", ""))))
         if not groups:

@@ -293,7 +293,8 @@ def naming_preview(request: HttpRequest) -> HttpResponse:
 @require_GET
 @requires("manage")
 def group_search(request: HttpRequest) -> HttpResponse:
-    from directory.backends import DirectoryError, get_directory
+    from directory.backends import get_directory
+    from directory.base import DirectoryError
 
     q = request.GET.get("q", "").strip()
     groups, error = [], ""
@@ -546,7 +547,8 @@ def process_dry_run(request: HttpRequest, guid: str) -> HttpResponse:
 @requires("manage")
 def process_adopt_directory(request: HttpRequest, guid: str) -> HttpResponse:
     """Drift: take the directory's copy as a new edit of the process (credentials kept by position)."""
-    from directory.backends import DirectoryError, get_directory
+    from directory.backends import get_directory
+    from directory.base import DirectoryError
 
     process = _process(guid)
     try:

@@ -66,7 +66,7 @@ class World:
 
 def make_world(published: bool = True, fmt: str = "jfif") -> World:
     """ScanServer, an enrolled device, alice (in "scanners") and nora (not), a published process."""
-    from directory.backends import identity_for
+    from directory.identity import identity_for
     from tests.factories import (
         DeviceFactory,
         GroupFactory,

@@ -118,7 +118,7 @@ def test_smb_dry_run(samba: servers.Smbd) -> None:
 
 
 def test_email_with_starttls_and_auth_to_addresses_and_scanning_user(eager: None, tmp_path: Path) -> None:
-    from directory.backends import identity_for
+    from directory.identity import identity_for
 
     user = UserFactory(username="carol", email="carol@example.test")
     with servers.smtp(tmp_path / "smtp") as server:

@@ -99,7 +99,7 @@ class World:
 
 @pytest.fixture
 def world(transactional_db: None, settings: Any, tmp_path: Path) -> Iterator[World]:
-    from directory.backends import identity_for
+    from directory.identity import identity_for
 
     settings.SCANSERVER_SPOOL_DIR = tmp_path / "spool"
     settings.SCANSERVER_GUID = ""

@@ -248,7 +248,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     )
     code = (
         "import json;from django.contrib.auth.models import User;from devices.models import ScanServer;"
-        "from directory.backends import identity_for;from scanprocesses.models import ScanProcess;"
+        "from directory.identity import identity_for;from scanprocesses.models import ScanProcess;"
         "p=ScanProcess.objects.get(display_name='Scan to folder');"
         "print(json.dumps({'url':ScanServer.objects.get().endpoint_url,'guid':str(p.guid),"
         "'psp':p.published_version.psp_xml,'sid':identity_for(User.objects.get(username='demo'))}))"

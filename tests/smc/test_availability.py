@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from directory.backends import DirectoryUser
+from directory.base import DirectoryUser
 from scanprocesses.availability import may_use, usable_processes
 from tests.factories import DeviceFactory, DeviceGroupFactory, ProcessState, ScanProcessFactory
 

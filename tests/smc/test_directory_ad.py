@@ -16,18 +16,14 @@ import ldap
 import pytest
 
 from directory import security as sd
-from directory.backends import PublishError, normalize_group_id
+from directory.base import PublishError, normalize_group_id
 from directory.ldapconf import LDAPConfig
 from directory.ldapdirectory import SD_FLAGS_OID, ADDirectory
 from scanprocesses import availability
+from scanprocesses.models import ScanProcessVersion
 from tests import samba
-from tests.factories import (
-    ScanProcessFactory,
-    ScanProcessVersion,
-    ScanProcessVersionFactory,
-    ScanServerFactory,
-)
 from tests.samba import BASE, group_dn, password, samba_dc, user_dn  # noqa: F401 (fixture)
+from tests.smc.directory_cases import make_process, new_version, psp_of
 
 pytestmark = [pytest.mark.samba, pytest.mark.slow]
 
@@ -86,12 +82,12 @@ def sid_of(dn: str) -> str:
 
 
 def test_publish_read_back_republish_unpublish(config: LDAPConfig) -> None:
-    server = ScanServerFactory(name="s1", fqdn="scan1.example.test")
-    process = ScanProcessFactory(
-        display_name="Invoices", allowed_groups=[FINANCE], version="published", scan_server=server
-    )
+    from devices.models import ScanServer
+
+    server = ScanServer.objects.create(name="s1", fqdn="scan1.example.test")
+    process = make_process("Invoices", [FINANCE], scan_server=server)
     d = ADDirectory(config)
-    d.publish(process, process.published_version)
+    d.publish(psp_of(process))
     copy = d.read_published(process.guid)
     assert copy is not None and copy.psp_xml == process.published_version.psp_xml
     assert copy.display_name == "Invoices" and copy.server_name == "scan1.example.test"
@@ -117,8 +113,8 @@ def test_publish_read_back_republish_unpublish(config: LDAPConfig) -> None:
         None,
     )
     process.save()
-    second = ScanProcessVersionFactory(process=process, document_root_name="Second")
-    d.publish(process, second)
+    second = new_version(process, root_name="Second")
+    d.publish(psp_of(process, second))
     copy = d.read_published(process.guid)
     assert copy is not None and copy.psp_xml == second.psp_xml and copy.display_name == "Invoices 2"
     assert {normalize_group_id(g) for g in copy.allowed_groups} == {
@@ -130,14 +126,14 @@ def test_publish_read_back_republish_unpublish(config: LDAPConfig) -> None:
         sid_of(HELPERS),
         sid_of(EVERYONE),
     }
-    d.unpublish(process)
+    d.unpublish(process.guid)
     assert d.read_published(process.guid) is None
 
 
 def test_drift_is_visible(config: LDAPConfig) -> None:
-    process = ScanProcessFactory(display_name="Invoices", allowed_groups=[FINANCE], version="published")
+    process = make_process("Invoices", [FINANCE])
     d = ADDirectory(config)
-    d.publish(process, process.published_version)
+    d.publish(psp_of(process))
     tampered = process.published_version.psp_xml.replace("Scan", "Tampered")
     conn = admin()
     conn.modify_s(
@@ -150,9 +146,9 @@ def test_drift_is_visible(config: LDAPConfig) -> None:
 
 
 def test_failed_write_leaves_the_previous_copy(config: LDAPConfig) -> None:
-    process = ScanProcessFactory(display_name="Invoices", allowed_groups=[FINANCE], version="published")
+    process = make_process("Invoices", [FINANCE])
     d = ADDirectory(config)
-    d.publish(process, process.published_version)
+    d.publish(psp_of(process))
     before = d.read_published(process.guid)
     dacl_before = dacl_of(process.guid)
     # One modify request with a new name, a new DACL and a PSP over AD's rangeUpper (524288):
@@ -163,14 +159,12 @@ def test_failed_write_leaves_the_previous_copy(config: LDAPConfig) -> None:
         process=process, number=2, psp_xml=process.published_version.psp_xml + "<!--%s-->" % ("x" * 600_000)
     )
     with pytest.raises(PublishError):
-        d.publish(process, huge)
+        d.publish(psp_of(process, huge))
     assert d.read_published(process.guid) == before
     assert dacl_of(process.guid) == dacl_before
     with pytest.raises(PublishError, match="Nobody"):
-        other = ScanProcessFactory(
-            display_name="Other", allowed_groups=[group_dn("Nobody")], version="published"
-        )
-        d.publish(other, other.published_version)
+        other = make_process("Other", [group_dn("Nobody")])
+        d.publish(psp_of(other))
 
 
 def test_users_groups_and_sids(config: LDAPConfig) -> None:
@@ -231,7 +225,7 @@ def ldapsearch_as(user: str) -> set[str]:
 def test_each_user_sees_exactly_their_processes(config: LDAPConfig) -> None:
     d = ADDirectory(config)
     processes = {
-        name: ScanProcessFactory(display_name=name, allowed_groups=groups, version="published")
+        name: make_process(name, groups)
         for name, groups in (
             ("P-finance", [FINANCE]),
             ("P-everyone", [EVERYONE]),
@@ -240,7 +234,7 @@ def test_each_user_sees_exactly_their_processes(config: LDAPConfig) -> None:
         )
     }
     for process in processes.values():
-        d.publish(process, process.published_version)
+        d.publish(psp_of(process))
     guid_of = {name: str(p.guid) for name, p in processes.items()}
     for user, expected in EXPECTED.items():
         assert ldapsearch_as(user) == expected, user

@@ -17,17 +17,14 @@ from typing import Any
 import ldap
 import pytest
 
-from directory.backends import InvalidCredentials, PublishError, get_directory, normalize_group_id
+from directory.backends import get_directory
+from directory.base import InvalidCredentials, PublishError, normalize_group_id
 from directory.ldapdirectory import OpenLDAPDirectory
 from scanprocesses import availability
+from scanprocesses.models import ScanProcessVersion
 from tests import services
 from tests.conftest import GROUPS_BASE, PASSWORDS, ldap_config
-from tests.factories import (
-    ScanProcessFactory,
-    ScanProcessVersion,
-    ScanProcessVersionFactory,
-    ScanServerFactory,
-)
+from tests.smc.directory_cases import make_process, new_version, psp_of
 
 pytestmark = pytest.mark.ldap
 
@@ -111,13 +108,13 @@ def test_get_directory_picks_openldap(settings: Any, config: Any) -> None:
 
 
 def test_publish_read_back_republish_unpublish(config: Any, psp_slapd: services.Slapd) -> None:
-    server = ScanServerFactory(name="s1", fqdn="scan1.example.test")
-    process = ScanProcessFactory(
-        display_name="Invoices", allowed_groups=[ADMINS], version="published", scan_server=server
-    )
+    from devices.models import ScanServer
+
+    server = ScanServer.objects.create(name="s1", fqdn="scan1.example.test")
+    process = make_process("Invoices", [ADMINS], scan_server=server)
     d = OpenLDAPDirectory(config)
     assert d.read_published(process.guid) is None
-    d.publish(process, process.published_version)
+    d.publish(psp_of(process))
     copy = d.read_published(process.guid)
     assert copy is not None
     assert copy.psp_xml == process.published_version.psp_xml
@@ -136,22 +133,22 @@ def test_publish_read_back_republish_unpublish(config: Any, psp_slapd: services.
         None,
     )
     process.save()
-    second = ScanProcessVersionFactory(process=process, document_root_name="Second")
-    d.publish(process, second)
+    second = new_version(process, root_name="Second")
+    d.publish(psp_of(process, second))
     copy = d.read_published(str(process.guid))
     assert copy is not None and copy.psp_xml == second.psp_xml and copy.display_name == "Invoices 2"
     assert copy.allowed_groups == {OPERATORS, HELPERS} and copy.server_name == ""
     assert len(root.search_s(CONTAINER, ldap.SCOPE_ONELEVEL, "(objectClass=*)", ["1.1"])) == 1
     root.unbind_s()
-    d.unpublish(process)
+    d.unpublish(process.guid)
     assert d.read_published(process.guid) is None
-    d.unpublish(process)  # already gone: no error
+    d.unpublish(process.guid)  # already gone: no error
 
 
 def test_drift_is_visible(config: Any, psp_slapd: services.Slapd) -> None:
-    process = ScanProcessFactory(display_name="Invoices", allowed_groups=[ADMINS], version="published")
+    process = make_process("Invoices", [ADMINS])
     d = OpenLDAPDirectory(config)
-    d.publish(process, process.published_version)
+    d.publish(psp_of(process))
     tampered = process.published_version.psp_xml.replace("Scan", "Tampered")
     root_modify(
         psp_slapd,
@@ -163,9 +160,9 @@ def test_drift_is_visible(config: Any, psp_slapd: services.Slapd) -> None:
 
 
 def test_failed_writes_leave_the_previous_copy(config: Any, psp_slapd: services.Slapd) -> None:
-    process = ScanProcessFactory(display_name="Invoices", allowed_groups=[ADMINS], version="published")
+    process = make_process("Invoices", [ADMINS])
     d = OpenLDAPDirectory(config)
-    d.publish(process, process.published_version)
+    d.publish(psp_of(process))
     before = d.read_published(process.guid)
     # One request changes the name, the groups and the PSP; the server refuses the PSP (too
     # long for msImaging-PSPString): nothing of the request is applied.
@@ -175,21 +172,19 @@ def test_failed_writes_leave_the_previous_copy(config: Any, psp_slapd: services.
         process=process, number=2, psp_xml=process.published_version.psp_xml + "<!--%s-->" % ("x" * 600_000)
     )
     with pytest.raises(PublishError, match="(?i)constraint"):
-        d.publish(process, huge)
+        d.publish(psp_of(process, huge))
     assert d.read_published(process.guid) == before
     # An unknown group is refused before anything is written.
-    fresh = ScanProcessFactory(
-        display_name="Fresh", allowed_groups=[ADMINS, "cn=ghosts,%s" % GROUPS_BASE], version="published"
-    )
+    fresh = make_process("Fresh", [ADMINS, "cn=ghosts,%s" % GROUPS_BASE])
     with pytest.raises(PublishError, match="ghosts"):
-        d.publish(fresh, fresh.published_version)
+        d.publish(psp_of(fresh))
     assert d.read_published(fresh.guid) is None
     # No directory at all.
     down = OpenLDAPDirectory(
         ldap_config(psp_slapd, uri="ldap://127.0.0.1:%d/" % services.free_port(), timeout=1)
     )
     with pytest.raises(PublishError, match="cannot be reached"):
-        down.publish(process, process.published_version)
+        down.publish(psp_of(process))
     assert d.read_published(process.guid) == before
 
 
@@ -280,7 +275,7 @@ EXPECTED = {
 def test_each_user_sees_exactly_their_processes(config: Any, psp_slapd: services.Slapd) -> None:
     d = OpenLDAPDirectory(config)
     processes = {
-        name: ScanProcessFactory(display_name=name, allowed_groups=groups, version="published")
+        name: make_process(name, groups)
         for name, groups in (
             ("P-admins", [ADMINS]),
             ("P-ops", [OPERATORS, AUDITORS]),
@@ -290,7 +285,7 @@ def test_each_user_sees_exactly_their_processes(config: Any, psp_slapd: services
         )
     }
     for process in processes.values():
-        d.publish(process, process.published_version)
+        d.publish(psp_of(process))
     guid_of = {name: str(p.guid) for name, p in processes.items()}
     for user, expected in EXPECTED.items():
         assert ldapsearch_as(psp_slapd, user, PASSWORDS[user]) == expected, user

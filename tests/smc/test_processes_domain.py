@@ -149,10 +149,11 @@ def test_publish_creates_immutable_versions_in_the_embedded_directory() -> None:
 
 def test_publish_error_leaves_no_version_and_no_state_change(monkeypatch: pytest.MonkeyPatch) -> None:
     from directory import backends as directory
+    from directory.base import PSPObject, PublishError
 
     class Refusing:
-        def publish(self, process: Any, version: Any) -> None:
-            raise directory.PublishError("the directory is read-only today")
+        def publish(self, obj: PSPObject) -> None:
+            raise PublishError("the directory is read-only today")
 
     p = ScanProcessFactory(display_name="Refused")
     monkeypatch.setattr(directory, "get_directory", lambda: Refusing())
@@ -193,6 +194,82 @@ def test_unpublish_and_archive() -> None:
     assert p.state == ProcessState.UNPUBLISHED
     actions = set(AuditEvent.objects.filter(object_id=str(p.pk)).values_list("action", flat=True))
     assert {"publish", "unpublish", "archive", "restore"} <= actions
+
+
+def test_the_process_state_changes_only_through_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each transition runs after the directory wrote (or removed) its copy, and finds the row as
+    the previous transition left it: the directory never wrote the process's state itself."""
+    from directory.models import PublishedPSP
+
+    seen: list[tuple[str, str, bool]] = []
+    move = ScanProcess._move
+
+    def recording(self: ScanProcess, to: str, **fields: Any) -> None:
+        stored = ScanProcess.objects.get(pk=self.pk)
+        copied = PublishedPSP.objects.filter(guid=self.guid).exists()
+        seen.append((stored.state, to, copied))
+        move(self, to, **fields)
+
+    monkeypatch.setattr(ScanProcess, "_move", recording)
+    p = ScanProcessFactory(display_name="Only the model")
+    v1 = scanprocesses.publish(p, "admin")
+    stored = ScanProcess.objects.get(pk=p.pk)
+    assert (stored.state, stored.published_version) == (ProcessState.PUBLISHED, v1)
+    scanprocesses.unpublish(p, "admin")
+    scanprocesses.publish(p, "admin")
+    p.refresh_from_db()
+    scanprocesses.archive(p, "admin")
+    assert seen == [
+        ("draft", "published", True),
+        ("published", "unpublished", False),
+        ("unpublished", "published", True),
+        ("published", "archived", False),
+    ]
+
+
+def test_the_embedded_directory_keeps_its_own_copy() -> None:
+    from directory.models import PublishedPSP
+
+    p = ScanProcessFactory(display_name="Own copy", allowed_groups=[])
+    v1 = scanprocesses.publish(p, "admin")
+    row = PublishedPSP.objects.get(guid=p.guid)
+    assert (row.display_name, row.psp_xml, row.allowed_groups, row.server_name) == (
+        "Own copy",
+        v1.psp_xml,
+        [],
+        "own-copy.example.test",
+    )
+    scanprocesses.unpublish(p, "admin")
+    assert not PublishedPSP.objects.filter(guid=p.guid).exists()
+    scanprocesses.publish(p, "admin")
+    p.refresh_from_db()
+    pk = p.pk
+    scanprocesses.delete(p, "admin")
+    assert not PublishedPSP.objects.filter(guid=p.guid).exists()
+    assert not ScanProcess.objects.filter(pk=pk).exists()
+
+
+def test_psp_object_is_the_version_as_published() -> None:
+    p = ScanProcessFactory(display_name="As published")
+    v1 = scanprocesses.publish(p, "admin")
+    p.refresh_from_db()
+    p.display_name = "Renamed draft"
+    p.save()
+    obj = scanprocesses.psp_object(p, v1)
+    assert (obj.guid, obj.display_name, obj.psp_xml, obj.version) == (
+        str(p.guid),
+        "As published",
+        v1.psp_xml,
+        1,
+    )
+    assert obj.allowed_groups == tuple(v1.settings_snapshot["allowed_groups"])
+    assert obj.server_name == p.scan_server.fqdn
+    # A version that recorded no settings takes the process's own.
+    bare = ScanProcessVersion.objects.create(process=p, number=2, psp_xml=v1.psp_xml)
+    assert scanprocesses.psp_object(p, bare).display_name == "Renamed draft"
+    other = ScanProcessFactory(display_name="Other")
+    with pytest.raises(scanprocesses.ProcessError, match="another process"):
+        scanprocesses.psp_object(other, v1)
 
 
 def test_delete_is_refused_while_jobs_reference_the_process() -> None:
@@ -274,6 +351,7 @@ def test_clone_copies_settings_and_sealed_credentials_as_a_draft() -> None:
 
 def test_drift_detects_a_changed_or_missing_directory_copy(monkeypatch: pytest.MonkeyPatch) -> None:
     from directory import backends as directory
+    from directory.base import PublishedCopy
 
     p = ScanProcessFactory(display_name="Drifty")
     v1 = scanprocesses.publish(p, "admin")
@@ -286,7 +364,7 @@ def test_drift_detects_a_changed_or_missing_directory_copy(monkeypatch: pytest.M
     class Drifted:
         def read_published(self, guid: str) -> Any:
             copy = real.read_published(guid)
-            return directory.PublishedCopy(tampered, copy.display_name, copy.allowed_groups)
+            return PublishedCopy(tampered, copy.display_name, copy.allowed_groups)
 
     monkeypatch.setattr(directory, "get_directory", lambda: Drifted())
     result = scanprocesses.drift(p)

@@ -251,12 +251,12 @@ class _Directory:
         self.real, self.groups, self.down = real, groups, down
 
     def read_published(self, guid: str) -> Any:
-        from directory import backends as directory
+        from directory.base import DirectoryError, PublishedCopy
 
         if self.down:
-            raise directory.DirectoryError("ldap://dc1.example.test:389 refused the connection")
+            raise DirectoryError("ldap://dc1.example.test:389 refused the connection")
         copy = self.real.read_published(guid)
-        return directory.PublishedCopy(copy.psp_xml, copy.display_name, self.groups or copy.allowed_groups)
+        return PublishedCopy(copy.psp_xml, copy.display_name, self.groups or copy.allowed_groups)
 
 
 def test_drift_compares_group_identifiers_normalized(monkeypatch: pytest.MonkeyPatch) -> None:

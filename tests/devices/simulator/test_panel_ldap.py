@@ -46,6 +46,7 @@ def psp_slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.Sla
 @pytest.fixture
 def published(psp_slapd: services.Slapd, settings: Any, transactional_db: None) -> Any:
     from directory.ldapdirectory import OpenLDAPDirectory
+    from scanprocesses.authoring import psp_object
     from tests.factories import DeviceFactory, DeviceGroupFactory, ScanProcessFactory
 
     root = ldap.initialize(psp_slapd.uri)
@@ -70,7 +71,7 @@ def published(psp_slapd: services.Slapd, settings: Any, transactional_db: None) 
         process = ScanProcessFactory(display_name=name, allowed_groups=groups, version="published")
         if name == "P-basement":
             process.allowed_device_groups.set([basement])
-        directory.publish(process, process.published_version)
+        directory.publish(psp_object(process, process.published_version))
     return config
 
 
