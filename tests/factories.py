@@ -428,3 +428,8 @@ class DeliveryFactory(DjangoModelFactory):
     kind = "folder"
     target = "/srv/scans"
     position = 0
+
+
+def psp_of(process: ScanProcess, version: ScanProcessVersion | None = None) -> Any:
+    """The ``PSPObject`` a directory is handed for ``version`` (default: the published one)."""
+    return scanprocesses.psp_object(process, version if version is not None else process.published_version)

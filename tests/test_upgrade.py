@@ -27,12 +27,12 @@ from django.db.migrations.graph import MigrationGraph
 # Where every model checked here lives today (key) and after the app move (value). Whoever lands
 # the move's migrations adjusts names here, and only here.
 LABELS: dict[str, str] = {
-    "core.AuditEvent": "core.AuditEvent",
-    "directory.DirectoryIdentity": "directory.DirectoryIdentity",
-    "devices.ScanServer": "devices.ScanServer",
-    "scanprocesses.ScanProcess": "scanprocesses.ScanProcess",
-    "scanprocesses.ScanProcessVersion": "scanprocesses.ScanProcessVersion",
-    "scanprocesses.ProcessDestination": "scanprocesses.ProcessDestination",
+    "smc.AuditEvent": "core.AuditEvent",
+    "smc.DirectoryIdentity": "directory.DirectoryIdentity",
+    "scanserver.ScanServer": "devices.ScanServer",
+    "smc.ScanProcess": "scanprocesses.ScanProcess",
+    "smc.ScanProcessVersion": "scanprocesses.ScanProcessVersion",
+    "smc.ProcessDestination": "scanprocesses.ProcessDestination",
     "devices.Device": "devices.Device",
     "devices.DeviceGroup": "devices.DeviceGroup",
     "devices.Subscription": "devices.Subscription",
@@ -158,7 +158,7 @@ def migrate_to_latest() -> Any:
 
 def build_installation(old: ModelOf) -> None:
     """A realistic installation, written through today's historical models."""
-    ScanServer = old("devices.ScanServer")
+    ScanServer = old("scanserver.ScanServer")
     hq = ScanServer.objects.create(
         guid=SERVER_HQ,
         name="scan-hq",
@@ -304,13 +304,13 @@ def build_installation(old: ModelOf) -> None:
         last_login=at(2, 8, 30),
     )
     User.objects.create(username="bob", email="", password="!unusable", date_joined=at(1, 9, 5))
-    old("directory.DirectoryIdentity").objects.create(
+    old("smc.DirectoryIdentity").objects.create(
         user=alice, sid=ALICE_SID, dn="uid=alice,ou=people,dc=example,dc=test"
     )
 
-    ScanProcess = old("scanprocesses.ScanProcess")
-    Version = old("scanprocesses.ScanProcessVersion")
-    Destination = old("scanprocesses.ProcessDestination")
+    ScanProcess = old("smc.ScanProcess")
+    Version = old("smc.ScanProcessVersion")
+    Destination = old("smc.ProcessDestination")
 
     def process(guid: uuid.UUID, name: str, server: Any, groups: list[Any], **fields: Any) -> Any:
         p = ScanProcess.objects.create(
@@ -539,7 +539,7 @@ def build_installation(old: ModelOf) -> None:
             **fields,
         )
 
-    AuditEvent = old("core.AuditEvent")
+    AuditEvent = old("smc.AuditEvent")
     for minute, (action, obj_type, obj, detail) in enumerate(
         [
             ("create", "scanprocess", invoices, {}),
@@ -572,12 +572,12 @@ def build_installation(old: ModelOf) -> None:
 
 # The rows build_installation writes: the snapshot must hold exactly these before the upgrade.
 EXPECTED_COUNTS = {
-    "core.AuditEvent": 5,
-    "directory.DirectoryIdentity": 1,
-    "devices.ScanServer": 2,
-    "scanprocesses.ScanProcess": 3,
-    "scanprocesses.ScanProcessVersion": 6,
-    "scanprocesses.ProcessDestination": 4,
+    "smc.AuditEvent": 5,
+    "smc.DirectoryIdentity": 1,
+    "scanserver.ScanServer": 2,
+    "smc.ScanProcess": 3,
+    "smc.ScanProcessVersion": 6,
+    "smc.ProcessDestination": 4,
     "devices.Device": 4,
     "devices.DeviceGroup": 3,
     "devices.Subscription": 2,
@@ -790,7 +790,7 @@ def check_links(new: ModelOf) -> None:
     ]
     assert sorted(
         (d.process.display_name, d.position, d.kind, d.username, d.secret)
-        for d in new("scanprocesses.ProcessDestination").objects.all()
+        for d in new("smc.ProcessDestination").objects.all()
     ) == [
         ("Contracts", 0, "webdav", "svc-legal@example.test", "sealed:v1:cXV4cXV1eA=="),
         ("HR Onboarding", 0, "folder", "", ""),
@@ -847,12 +847,9 @@ def check_links(new: ModelOf) -> None:
             sorted(g.name for g in p.allowed_device_groups.all()),
             p.allowed_groups,
             p.published_version and (p.published_version.process.guid, p.published_version.number),
-            sorted(
-                (v.number, v.psp_xml)
-                for v in new("scanprocesses.ScanProcessVersion").objects.filter(process=p)
-            ),
+            sorted((v.number, v.psp_xml) for v in new("smc.ScanProcessVersion").objects.filter(process=p)),
         )
-        for p in new("scanprocesses.ScanProcess").objects.all()
+        for p in new("smc.ScanProcess").objects.all()
     } == {
         INVOICES: (
             "Invoices",
@@ -882,10 +879,10 @@ def check_links(new: ModelOf) -> None:
             [(1, psp_xml(ONBOARDING, "HR Onboarding", 1)), (2, psp_xml(ONBOARDING, "HR Onboarding", 2))],
         ),
     }
-    assert [(i.user.username, i.sid) for i in new("directory.DirectoryIdentity").objects.all()] == [
+    assert [(i.user.username, i.sid) for i in new("smc.DirectoryIdentity").objects.all()] == [
         ("alice", ALICE_SID)
     ]
-    assert [(e.action, e.object_repr, e.detail) for e in new("core.AuditEvent").objects.order_by("at")] == [
+    assert [(e.action, e.object_repr, e.detail) for e in new("smc.AuditEvent").objects.order_by("at")] == [
         ("create", "Invoices", {}),
         ("publish", "Invoices", {"version": 2, "changes": {"state": ["draft", "published"]}}),
         ("unpublish", "Contracts", {"comment": "", "changes": {"state": ["published", "unpublished"]}}),
@@ -933,7 +930,7 @@ def test_an_installation_upgrades_and_loses_nothing() -> None:
         build_installation(old)  # 2. today's installation, read back as it is stored
         before = snapshot(old)
         assert {label: len(taken["rows"]) for label, taken in before.items()} == EXPECTED_COUNTS
-        assert len(before["scanprocesses.ScanProcess"]["links"]["allowed_device_groups"]) == 4
+        assert len(before["smc.ScanProcess"]["links"]["allowed_device_groups"]) == 4
 
         new_apps = migrate_to_latest()  # 3. the upgrade
         new = new_model_of(new_apps)  # 4. nothing lost

@@ -22,8 +22,8 @@ from directory.ldapdirectory import SD_FLAGS_OID, ADDirectory
 from scanprocesses import availability
 from scanprocesses.models import ScanProcessVersion
 from tests import samba
+from tests.factories import ScanProcessFactory, ScanProcessVersionFactory, psp_of
 from tests.samba import BASE, group_dn, password, samba_dc, user_dn  # noqa: F401 (fixture)
-from tests.smc.directory_cases import make_process, new_version, psp_of
 
 pytestmark = [pytest.mark.samba, pytest.mark.slow]
 
@@ -85,7 +85,9 @@ def test_publish_read_back_republish_unpublish(config: LDAPConfig) -> None:
     from devices.models import ScanServer
 
     server = ScanServer.objects.create(name="s1", fqdn="scan1.example.test")
-    process = make_process("Invoices", [FINANCE], scan_server=server)
+    process = ScanProcessFactory(
+        display_name="Invoices", allowed_groups=[FINANCE], version="published", scan_server=server
+    )
     d = ADDirectory(config)
     d.publish(psp_of(process))
     copy = d.read_published(process.guid)
@@ -113,7 +115,7 @@ def test_publish_read_back_republish_unpublish(config: LDAPConfig) -> None:
         None,
     )
     process.save()
-    second = new_version(process, root_name="Second")
+    second = ScanProcessVersionFactory(process=process, document_root_name="Second")
     d.publish(psp_of(process, second))
     copy = d.read_published(process.guid)
     assert copy is not None and copy.psp_xml == second.psp_xml and copy.display_name == "Invoices 2"
@@ -131,7 +133,7 @@ def test_publish_read_back_republish_unpublish(config: LDAPConfig) -> None:
 
 
 def test_drift_is_visible(config: LDAPConfig) -> None:
-    process = make_process("Invoices", [FINANCE])
+    process = ScanProcessFactory(display_name="Invoices", allowed_groups=[FINANCE], version="published")
     d = ADDirectory(config)
     d.publish(psp_of(process))
     tampered = process.published_version.psp_xml.replace("Scan", "Tampered")
@@ -146,7 +148,7 @@ def test_drift_is_visible(config: LDAPConfig) -> None:
 
 
 def test_failed_write_leaves_the_previous_copy(config: LDAPConfig) -> None:
-    process = make_process("Invoices", [FINANCE])
+    process = ScanProcessFactory(display_name="Invoices", allowed_groups=[FINANCE], version="published")
     d = ADDirectory(config)
     d.publish(psp_of(process))
     before = d.read_published(process.guid)
@@ -163,7 +165,9 @@ def test_failed_write_leaves_the_previous_copy(config: LDAPConfig) -> None:
     assert d.read_published(process.guid) == before
     assert dacl_of(process.guid) == dacl_before
     with pytest.raises(PublishError, match="Nobody"):
-        other = make_process("Other", [group_dn("Nobody")])
+        other = ScanProcessFactory(
+            display_name="Other", allowed_groups=[group_dn("Nobody")], version="published"
+        )
         d.publish(psp_of(other))
 
 
@@ -225,7 +229,7 @@ def ldapsearch_as(user: str) -> set[str]:
 def test_each_user_sees_exactly_their_processes(config: LDAPConfig) -> None:
     d = ADDirectory(config)
     processes = {
-        name: make_process(name, groups)
+        name: ScanProcessFactory(display_name=name, allowed_groups=groups, version="published")
         for name, groups in (
             ("P-finance", [FINANCE]),
             ("P-everyone", [EVERYONE]),

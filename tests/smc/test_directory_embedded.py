@@ -13,7 +13,7 @@ from directory.base import GroupRef, InvalidCredentials, PSPObject, PublishError
 from directory.identity import directory_id
 from directory.models import DirectoryIdentity, PublishedPSP
 from scanprocesses.models import ProcessState
-from tests.smc.directory_cases import make_process, new_version, psp_of
+from tests.factories import ScanProcessFactory, ScanProcessVersionFactory, psp_of
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def test_get_directory_is_embedded_without_ldap(settings: Any) -> None:
 
 def published(name: str, groups: list[str]) -> Any:
     """A process published in the database and in the embedded directory."""
-    process = make_process(name, groups)
+    process = ScanProcessFactory(display_name=name, allowed_groups=groups, version="published")
     EmbeddedDirectory().publish(psp_of(process))
     return process
 
@@ -42,7 +42,9 @@ def test_publish_read_back_and_unpublish(people: dict[str, Any]) -> None:
     from devices.models import ScanServer
 
     server = ScanServer.objects.create(name="s1", fqdn="scan1.example.test")
-    process = make_process("Invoices", ["Finance"], publish=False, scan_server=server)
+    process = ScanProcessFactory(
+        display_name="Invoices", allowed_groups=["Finance"], version="draft", scan_server=server
+    )
     version = process.versions.get()
     d = EmbeddedDirectory()
     assert d.read_published(process.guid) is None
@@ -71,7 +73,9 @@ def test_publish_read_back_and_unpublish(people: dict[str, Any]) -> None:
 
 
 def test_publish_refuses_unknown_group(people: dict[str, Any]) -> None:
-    process = make_process("Invoices", ["Finance", "Nobody"], publish=False)
+    process = ScanProcessFactory(
+        display_name="Invoices", allowed_groups=["Finance", "Nobody"], version="draft"
+    )
     d = EmbeddedDirectory()
     with pytest.raises(PublishError, match="Nobody"):
         d.publish(psp_of(process, process.versions.get()))
@@ -88,7 +92,7 @@ def test_published_copy_is_the_version_not_the_draft(people: dict[str, Any]) -> 
     first = process.published_version
     process.allowed_groups = ["Everyone"]
     process.save()
-    second = new_version(process, root_name="Changed")
+    second = ScanProcessVersionFactory(process=process, document_root_name="Changed")
     copy = EmbeddedDirectory().read_published(process.guid)
     assert copy is not None and copy.psp_xml == first.psp_xml and copy.allowed_groups == {"Finance"}
     EmbeddedDirectory().publish(psp_of(process, second))
@@ -131,8 +135,10 @@ def test_processes_visible_to(people: dict[str, Any]) -> None:
     p1 = published("Finance only", ["Finance"])
     p2 = published("Everybody", ["Everyone"])
     published("Nobody", [])
-    make_process("Published in the database only", ["Everyone"])
-    make_process("Draft", ["Everyone"], publish=False)
+    ScanProcessFactory(
+        display_name="Published in the database only", allowed_groups=["Everyone"], version="published"
+    )
+    ScanProcessFactory(display_name="Draft", allowed_groups=["Everyone"], version="draft")
     d = EmbeddedDirectory()
     assert sorted(d.processes_visible_to("alice", "alice-pw1!")) == sorted([str(p1.guid), str(p2.guid)])
     assert d.processes_visible_to("bob", "bob-pw1!") == [str(p2.guid)]

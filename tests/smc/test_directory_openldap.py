@@ -24,7 +24,7 @@ from scanprocesses import availability
 from scanprocesses.models import ScanProcessVersion
 from tests import services
 from tests.conftest import GROUPS_BASE, PASSWORDS, ldap_config
-from tests.smc.directory_cases import make_process, new_version, psp_of
+from tests.factories import ScanProcessFactory, ScanProcessVersionFactory, psp_of
 
 pytestmark = pytest.mark.ldap
 
@@ -111,7 +111,9 @@ def test_publish_read_back_republish_unpublish(config: Any, psp_slapd: services.
     from devices.models import ScanServer
 
     server = ScanServer.objects.create(name="s1", fqdn="scan1.example.test")
-    process = make_process("Invoices", [ADMINS], scan_server=server)
+    process = ScanProcessFactory(
+        display_name="Invoices", allowed_groups=[ADMINS], version="published", scan_server=server
+    )
     d = OpenLDAPDirectory(config)
     assert d.read_published(process.guid) is None
     d.publish(psp_of(process))
@@ -133,7 +135,7 @@ def test_publish_read_back_republish_unpublish(config: Any, psp_slapd: services.
         None,
     )
     process.save()
-    second = new_version(process, root_name="Second")
+    second = ScanProcessVersionFactory(process=process, document_root_name="Second")
     d.publish(psp_of(process, second))
     copy = d.read_published(str(process.guid))
     assert copy is not None and copy.psp_xml == second.psp_xml and copy.display_name == "Invoices 2"
@@ -146,7 +148,7 @@ def test_publish_read_back_republish_unpublish(config: Any, psp_slapd: services.
 
 
 def test_drift_is_visible(config: Any, psp_slapd: services.Slapd) -> None:
-    process = make_process("Invoices", [ADMINS])
+    process = ScanProcessFactory(display_name="Invoices", allowed_groups=[ADMINS], version="published")
     d = OpenLDAPDirectory(config)
     d.publish(psp_of(process))
     tampered = process.published_version.psp_xml.replace("Scan", "Tampered")
@@ -160,7 +162,7 @@ def test_drift_is_visible(config: Any, psp_slapd: services.Slapd) -> None:
 
 
 def test_failed_writes_leave_the_previous_copy(config: Any, psp_slapd: services.Slapd) -> None:
-    process = make_process("Invoices", [ADMINS])
+    process = ScanProcessFactory(display_name="Invoices", allowed_groups=[ADMINS], version="published")
     d = OpenLDAPDirectory(config)
     d.publish(psp_of(process))
     before = d.read_published(process.guid)
@@ -175,7 +177,9 @@ def test_failed_writes_leave_the_previous_copy(config: Any, psp_slapd: services.
         d.publish(psp_of(process, huge))
     assert d.read_published(process.guid) == before
     # An unknown group is refused before anything is written.
-    fresh = make_process("Fresh", [ADMINS, "cn=ghosts,%s" % GROUPS_BASE])
+    fresh = ScanProcessFactory(
+        display_name="Fresh", allowed_groups=[ADMINS, "cn=ghosts,%s" % GROUPS_BASE], version="published"
+    )
     with pytest.raises(PublishError, match="ghosts"):
         d.publish(psp_of(fresh))
     assert d.read_published(fresh.guid) is None
@@ -275,7 +279,7 @@ EXPECTED = {
 def test_each_user_sees_exactly_their_processes(config: Any, psp_slapd: services.Slapd) -> None:
     d = OpenLDAPDirectory(config)
     processes = {
-        name: make_process(name, groups)
+        name: ScanProcessFactory(display_name=name, allowed_groups=groups, version="published")
         for name, groups in (
             ("P-admins", [ADMINS]),
             ("P-ops", [OPERATORS, AUDITORS]),
