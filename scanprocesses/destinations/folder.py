@@ -43,6 +43,9 @@ from scanprocesses.destinations.base import (
     ACCESS_DENIED_FILESHARE,
     INVALID_ARGS,
     OUT_OF_SPACE_FILESHARE,
+    PART_PREFIX,
+    PART_SUFFIX,
+    STALE_PART_SECONDS,
     TARGETS,
     UNKNOWN_ERROR,
     Credentials,
@@ -52,9 +55,11 @@ from scanprocesses.destinations.base import (
     Receipt,
     free_name,
     invalid,
+    is_part_name,
     odsm_instructions,
     odsm_values,
     one_target,
+    part_name,
     receipt,
     sha256_file,
     targets_field,
@@ -65,8 +70,6 @@ log = logging.getLogger(__name__)
 DIALECT = psp.DIALECT_FOLDER
 NEEDS_CREDENTIAL = False  # importing a PSP brings no credential; this kind needs none
 SERIAL_TESTS = False  # test writes may run alongside others
-PART_PREFIX, PART_SUFFIX = ".opendsm-", ".part"
-STALE_PART_SECONDS = 3600
 
 FIELDS: dict[str, forms.Field] = {
     TARGETS: targets_field("Folder", "a folder path"),
@@ -164,15 +167,18 @@ def _make_folders(folder: Path) -> None:
         os.chmod(path, settings.SCANSERVER_DELIVERED_DIR_MODE)
 
 
-def sweep_stale_parts(folder: Path, now: float | None = None) -> list[str]:
-    """Remove the temporaries a killed delivery left in ``folder``; the names removed."""
-    cutoff = (time.time() if now is None else now) - STALE_PART_SECONDS
+def sweep_stale_parts(folder: Path) -> list[str]:
+    """Remove the temporaries a killed delivery left in ``folder``; the names removed. Best effort:
+    a temporary that cannot be removed is logged and left, never a reason to fail a delivery."""
+    cutoff = time.time() - STALE_PART_SECONDS
     removed = []
     with os.scandir(folder) as entries:
         for entry in entries:
-            if not (entry.name.startswith(PART_PREFIX) and entry.name.endswith(PART_SUFFIX)):
+            if not is_part_name(entry.name):
                 continue
             try:
+                # ctime, not mtime: a hard link keeps the built document's mtime, but linking
+                # (and the chmod after it) sets the ctime to now.
                 if (
                     not entry.is_file(follow_symlinks=False)
                     or entry.stat(follow_symlinks=False).st_ctime > cutoff
@@ -180,6 +186,9 @@ def sweep_stale_parts(folder: Path, now: float | None = None) -> list[str]:
                     continue
                 os.unlink(entry.path)
             except FileNotFoundError:  # another delivery swept it first
+                continue
+            except OSError as exc:
+                log.warning("cannot remove stale temporary %s: %s", entry.path, exc)
                 continue
             removed.append(entry.name)
     if removed:
@@ -208,7 +217,7 @@ def _copy_to_temp(src: Path, folder: Path) -> Path:
 def _link_to_temp(src: Path, folder: Path) -> Path | None:
     """A second name for ``src`` in ``folder`` (hard link: no bytes copied, the data is already
     fsync'd by the build), or None when the folder is on another file system or has no links."""
-    tmp = folder / ("%s%s%s" % (PART_PREFIX, uuid.uuid4().hex, PART_SUFFIX))
+    tmp = folder / part_name()
     try:
         os.link(src, tmp)
     except OSError as exc:
