@@ -27,6 +27,7 @@ import errno
 import logging
 import os
 import posixpath
+import stat
 import tempfile
 import time
 import uuid
@@ -164,7 +165,10 @@ def _make_folders(folder: Path) -> None:
             path.mkdir()
         except FileExistsError:  # another delivery made it meanwhile: it is not ours to chmod
             continue
-        os.chmod(path, settings.SCANSERVER_DELIVERED_DIR_MODE)
+        # Keep the setgid bit a folder inherits from a setgid parent (chmod would clear it): it
+        # is what gives files and folders below the share's group.
+        inherited = path.stat().st_mode & stat.S_ISGID
+        os.chmod(path, settings.SCANSERVER_DELIVERED_DIR_MODE | inherited)
 
 
 def sweep_stale_parts(folder: Path) -> list[str]:

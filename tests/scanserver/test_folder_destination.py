@@ -93,6 +93,18 @@ def test_delivered_files_and_created_folders_get_the_default_modes(spool: Path, 
     assert parts(final.parent) == []
 
 
+def test_created_folders_keep_the_setgid_bit_of_a_setgid_share(tmp_path: Path) -> None:
+    share = tmp_path / "share"
+    share.mkdir()
+    os.chmod(share, 0o2770)
+    doc = built(tmp_path / "spool", "scan.pdf", b"%PDF-1.7 group")
+    [receipt] = folder_kind.deliver(Attempt(), [doc], {"path": str(share), "subfolder": "a/b"}, Credentials())
+    for created in (share / "a", share / "a" / "b"):
+        assert stat.S_IMODE(created.stat().st_mode) == 0o2750, created
+        assert created.stat().st_gid == share.stat().st_gid
+    assert mode(Path(receipt["where"])) == 0o640
+
+
 def test_the_modes_come_from_the_settings(spool: Path, tmp_path: Path, settings: Any) -> None:
     settings.SCANSERVER_DELIVERED_FILE_MODE = 0o604
     settings.SCANSERVER_DELIVERED_DIR_MODE = 0o711
