@@ -52,6 +52,41 @@ def is_worker(pid: int) -> bool:
         return False
 
 
+# The fallback on its own: a worker that arms only the parent-pid watch (no prctl), prints its pid
+# and sleeps, under a master that only waits.
+WATCH_ONLY_WORKER = (
+    "import os, threading, time\n"
+    "from scanserver import serve\n"
+    "threading.Thread(target=serve._watch_master, args=(os.getppid(), 0.05, 5.0), daemon=True).start()\n"
+    "print(os.getpid(), flush=True)\n"
+    "time.sleep(600)\n"
+)
+WAITING_MASTER = (
+    "import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', sys.argv[1]])\ntime.sleep(600)\n"
+)
+
+
+def test_the_parent_pid_watch_alone_stops_an_orphaned_worker() -> None:
+    master = subprocess.Popen(
+        [sys.executable, "-c", WAITING_MASTER, WATCH_ONLY_WORKER],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    worker = 0
+    try:
+        assert master.stdout is not None
+        worker = int(master.stdout.readline())
+        assert alive(worker)
+        os.kill(master.pid, signal.SIGKILL)
+        master.wait(10)
+        services.wait_for(lambda: not alive(worker), "the orphaned worker to stop", timeout=10)
+    finally:
+        services.stop_process(master)
+        if worker and alive(worker):
+            os.kill(worker, signal.SIGKILL)
+
+
 class ScanServer:
     def __init__(self, tmp: Path, port: int) -> None:
         self.port = port
