@@ -61,6 +61,25 @@ class Env:
             )
         return number
 
+    def file_mode(self, name: str, default: int) -> int:
+        """A permission mode as an octal string (``0640``, ``640`` or ``0o640``), 0..0o777: the
+        permission bits only (no setuid/setgid/sticky, which a delivered file must not get)."""
+        value = self.raw(name)
+        if value is None:
+            return default
+        digits = value[2:] if value.lower().startswith("0o") else value
+        if not digits or any(c not in "01234567" for c in digits):
+            raise ImproperlyConfigured(
+                "%s must be an octal permission mode such as 0640; got %r" % (name, value)
+            )
+        mode = int(digits, 8)
+        if mode > 0o777:
+            raise ImproperlyConfigured(
+                "%s must be permission bits only (at most 0777, no setuid/setgid/sticky); got %r"
+                % (name, value)
+            )
+        return mode
+
     def items(self, name: str, default: list[str] | None = None) -> list[str]:
         value = self.raw(name)
         if value is None:

@@ -22,17 +22,35 @@ to the enrolled device.
 
 ``X-Forwarded-*`` headers are ignored unless ``--proxy-headers`` is given: otherwise any local
 process could claim ``https`` and slip past the plain-HTTP refusal.
+
+Supervision: with ``--workers N`` uvicorn's master binds the port and spawns N worker processes
+that share it. A worker outlives a master killed with SIGKILL (nobody tells it), keeps serving on
+the inherited socket and keeps a restarted master from binding ("Address already in use"). So each
+worker, as it loads the app (:class:`SupervisedConfig`), asks Linux to send it SIGTERM when the
+master dies (``prctl(PR_SET_PDEATHSIG)``) and watches its parent pid as a fallback (other systems,
+or a death before the ``prctl``); SIGTERM is uvicorn's graceful shutdown, which closes the
+listening socket first, and a worker still alive :data:`ORPHAN_GRACE` seconds later exits hard.
+The listening socket has SO_REUSEADDR (uvicorn's default), so a new master binds at once, even
+with old connections in TIME_WAIT.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
+import os
+import signal
 import ssl
+import sys
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from uvicorn.config import STARTUP_FAILURE, Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 logger = logging.getLogger(__name__)
@@ -40,6 +58,10 @@ logger = logging.getLogger(__name__)
 APP = "scanserver.asgi:application"
 PROTOCOL = "scanserver.serve:TlsHttpProtocol"
 DEFAULT_PORT = 5362
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+ORPHAN_POLL = 0.5  # seconds between parent-pid checks
+ORPHAN_GRACE = 10.0  # seconds an orphaned worker gets to finish in-flight requests
 
 # ssl.SSLObject.version() → the protocol number the ASGI TLS extension asks for.
 TLS_VERSIONS = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
@@ -102,6 +124,59 @@ class TlsHttpProtocol(HttpToolsProtocol):
         super().on_message_begin()
         if self._tls is not None:
             self.scope["extensions"] = {"tls": self._tls}  # type: ignore[typeddict-unknown-key,dict-item]
+
+
+def _set_parent_death_signal(sig: int) -> bool:
+    """``prctl(PR_SET_PDEATHSIG, sig)``; False where there is no such call (not Linux)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) != 0:
+            logger.warning("prctl(PR_SET_PDEATHSIG) failed: %s", os.strerror(ctypes.get_errno()))
+            return False
+    except (OSError, AttributeError) as exc:
+        logger.warning("prctl(PR_SET_PDEATHSIG) unavailable: %s", exc)
+        return False
+    return True
+
+
+def _watch_master(master_pid: int, poll: float, grace: float) -> None:
+    """The fallback: once the parent is no longer ``master_pid`` (reparented), SIGTERM ourselves,
+    and leave for good if the graceful shutdown has not ended the process ``grace`` seconds later."""
+    while os.getppid() == master_pid:
+        time.sleep(poll)
+    logger.warning("scan server master %d is gone; worker %d stops", master_pid, os.getpid())
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(grace)
+    logger.error("worker %d still running %.0fs after its master died; exiting", os.getpid(), grace)
+    os._exit(1)
+
+
+def die_with_master(master_pid: int, poll: float = ORPHAN_POLL, grace: float = ORPHAN_GRACE) -> None:
+    """Make this worker process stop when ``master_pid`` (its parent) dies.
+
+    The death signal is delivered when the parent *thread* that spawned us exits; uvicorn spawns
+    (and respawns) workers from the master's main thread, which lives as long as the master."""
+    _set_parent_death_signal(signal.SIGTERM)
+    # Armed now; a master that died before this line is caught by the watch at its first check.
+    threading.Thread(
+        target=_watch_master, args=(master_pid, poll, grace), name="master-watch", daemon=True
+    ).start()
+
+
+class SupervisedConfig(Config):
+    """uvicorn's Config, remembering the master's pid; a worker process (spawned with a pickled
+    copy) arms :func:`die_with_master` when it loads the app, before it serves a request."""
+
+    def __init__(self, app: str, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.master_pid = os.getpid()
+
+    def load(self) -> None:
+        if os.getpid() != self.master_pid:  # a worker: the master does not load the app itself
+            die_with_master(self.master_pid)
+        super().load()
 
 
 @dataclass(frozen=True)
@@ -176,4 +251,14 @@ def run(options: Options) -> None:
         "" if options.workers == 1 else "s",
         ", device certificates from %s" % options.device_ca if options.device_ca else "",
     )
-    uvicorn.run(APP, **uvicorn_config(options))
+    # uvicorn.run, with SupervisedConfig in place of its Config.
+    config = SupervisedConfig(APP, **uvicorn_config(options))
+    if config.workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    server = uvicorn.Server(config=config)
+    server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)

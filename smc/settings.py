@@ -210,6 +210,10 @@ SCANSERVER_THREADS = env.number("SMC_SCANSERVER_THREADS", 0, minimum=0, maximum=
 SCANSERVER_MAX_PIXELS = env.number("SMC_SCANSERVER_MAX_PIXELS", 150_000_000, minimum=1_000_000)
 SCANSERVER_DELIVERY_MAX_ATTEMPTS = env.number("SMC_DELIVERY_MAX_ATTEMPTS", 5, minimum=1, maximum=50)
 SCANSERVER_DELIVERY_BACKOFF = env.number("SMC_DELIVERY_BACKOFF", 30, minimum=0, maximum=3600)
+# Modes of what the folder destination writes: files readable by the share's group, folders it
+# creates enterable by it (existing folders keep theirs).
+SCANSERVER_DELIVERED_FILE_MODE = env.file_mode("SMC_DELIVERED_FILE_MODE", 0o640)
+SCANSERVER_DELIVERED_DIR_MODE = env.file_mode("SMC_DELIVERED_DIR_MODE", 0o750)
 SCANSERVER_OCR_LANGUAGE = env.text("SMC_OCR_LANGUAGE", "eng")
 SCANSERVER_OCR_TIMEOUT = env.number("SMC_OCR_TIMEOUT", 300, minimum=10, maximum=3600)
 # Crash tests only (core.testhooks): seconds to pause per step, e.g. "build=2,deliver=2".

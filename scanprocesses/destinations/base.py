@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -123,6 +123,23 @@ def sha256_file(path: Path | str) -> str:
 
 def receipt(name: str, where: str, size: int, sha256: str, verified: bool, **extra: Any) -> Receipt:
     return {"name": name, "where": where, "size": size, "sha256": sha256, "verified": verified, **extra}
+
+
+# Temporary files in a destination folder, renamed or linked to the final name when complete. A
+# process killed in between leaves one; a later delivery to that folder removes those untouched
+# for STALE_PART_SECONDS (one in flight is being written or was just made: never that old).
+PART_PREFIX, PART_SUFFIX = ".opendsm-", ".part"
+PART_PATTERN = PART_PREFIX + "*" + PART_SUFFIX
+STALE_PART_SECONDS = 3600
+
+
+def part_name() -> str:
+    """A fresh temporary file name, hidden (a leading dot) and never a document's."""
+    return "%s%s%s" % (PART_PREFIX, uuid4().hex, PART_SUFFIX)
+
+
+def is_part_name(name: str) -> bool:
+    return name.startswith(PART_PREFIX) and name.endswith(PART_SUFFIX)
 
 
 def free_name(name: str, exists_with: Callable[[str], str | None], sha256: str) -> tuple[str, bool]:

@@ -7,6 +7,17 @@ final name with ``os.link`` — atomic and never overwriting (a name that is tak
 EEXIST and the next `` (n)`` suffix is tried). The target is resolved (symlinks too) and must lie
 under the configured root, so neither a subfolder, a user name nor a document name can lead
 outside it. A device cannot change the folder (its instructions carry no path).
+
+Modes: a delivered file gets ``settings.SCANSERVER_DELIVERED_FILE_MODE`` (``SMC_DELIVERED_FILE_MODE``,
+0640: readable by the folder's group) before it takes its final name, and each folder this module
+creates gets ``SCANSERVER_DELIVERED_DIR_MODE`` (0750); folders that exist keep theirs. (A hard link
+shares its inode with the built document in the spool, so that file gets the mode too; the spool
+directory is the scan server's own.)
+
+Temporaries are ``.opendsm-<random>.part``. A process killed between making one and removing it
+leaves it behind; each delivery to a folder first removes those whose inode has not changed for
+:data:`STALE_PART_SECONDS` (an hour): linking, writing and chmod all touch the ctime, so one that
+another delivery has in flight is never that old.
 """
 
 from __future__ import annotations
@@ -16,13 +27,16 @@ import errno
 import logging
 import os
 import posixpath
+import stat
 import tempfile
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from django import forms
+from django.conf import settings
 
 from core.testhooks import test_pause
 from devices.protocols import psp
@@ -30,6 +44,9 @@ from scanprocesses.destinations.base import (
     ACCESS_DENIED_FILESHARE,
     INVALID_ARGS,
     OUT_OF_SPACE_FILESHARE,
+    PART_PREFIX,
+    PART_SUFFIX,
+    STALE_PART_SECONDS,
     TARGETS,
     UNKNOWN_ERROR,
     Credentials,
@@ -39,9 +56,11 @@ from scanprocesses.destinations.base import (
     Receipt,
     free_name,
     invalid,
+    is_part_name,
     odsm_instructions,
     odsm_values,
     one_target,
+    part_name,
     receipt,
     sha256_file,
     targets_field,
@@ -133,9 +152,60 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _make_folders(folder: Path) -> None:
+    """``folder`` and any missing parents, each created with the delivered-folder mode (chmod
+    after mkdir: the umask would take bits off the mode given to mkdir)."""
+    missing: list[Path] = []
+    at = folder
+    while not at.exists():
+        missing.append(at)
+        at = at.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir()
+        except FileExistsError:  # another delivery made it meanwhile: it is not ours to chmod
+            continue
+        # Keep the setgid bit a folder inherits from a setgid parent (chmod would clear it): it
+        # is what gives files and folders below the share's group.
+        inherited = path.stat().st_mode & stat.S_ISGID
+        os.chmod(path, settings.SCANSERVER_DELIVERED_DIR_MODE | inherited)
+
+
+def sweep_stale_parts(folder: Path) -> list[str]:
+    """Remove the temporaries a killed delivery left in ``folder``; the names removed. Best effort:
+    a temporary that cannot be removed is logged and left, never a reason to fail a delivery."""
+    cutoff = time.time() - STALE_PART_SECONDS
+    removed = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if not is_part_name(entry.name):
+                continue
+            try:
+                # ctime, not mtime: a hard link keeps the built document's mtime, but linking
+                # (and the chmod after it) sets the ctime to now.
+                if (
+                    not entry.is_file(follow_symlinks=False)
+                    or entry.stat(follow_symlinks=False).st_ctime > cutoff
+                ):
+                    continue
+                os.unlink(entry.path)
+            except FileNotFoundError:  # another delivery swept it first
+                continue
+            except OSError as exc:
+                log.warning("cannot remove stale temporary %s: %s", entry.path, exc)
+                continue
+            removed.append(entry.name)
+    if removed:
+        log.warning(
+            "removed %d stale temporary file(s) from %s: %s", len(removed), folder, ", ".join(removed)
+        )
+    return removed
+
+
 def _copy_to_temp(src: Path, folder: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=".opendsm-", suffix=".part", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=PART_PREFIX, suffix=PART_SUFFIX, dir=folder)
     try:
+        os.fchmod(fd, settings.SCANSERVER_DELIVERED_FILE_MODE)
         with os.fdopen(fd, "wb") as out, src.open("rb") as inp:
             while block := inp.read(1 << 20):
                 out.write(block)
@@ -151,12 +221,17 @@ def _copy_to_temp(src: Path, folder: Path) -> Path:
 def _link_to_temp(src: Path, folder: Path) -> Path | None:
     """A second name for ``src`` in ``folder`` (hard link: no bytes copied, the data is already
     fsync'd by the build), or None when the folder is on another file system or has no links."""
-    tmp = folder / (".opendsm-%s.part" % uuid.uuid4().hex)
+    tmp = folder / part_name()
     try:
         os.link(src, tmp)
     except OSError as exc:
         if exc.errno in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EMLINK, errno.EACCES):
             return None
+        raise
+    try:
+        os.chmod(tmp, settings.SCANSERVER_DELIVERED_FILE_MODE)
+    except OSError:
+        os.unlink(tmp)
         raise
     return tmp
 
@@ -208,7 +283,8 @@ def deliver(
     root, folder = target_dir(config, delivery.job.user_name)
     receipts: list[Receipt] = []
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        _make_folders(folder)
+        sweep_stale_parts(folder)
         for output in outputs:
             test_pause("deliver")
             source = Path(output.path)
@@ -238,7 +314,7 @@ def test_write(config: dict[str, Any], credentials: Credentials) -> str:
     _root, folder = target_dir(config)
     probe = folder / (".opendsm-test-%s" % uuid.uuid4().hex)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        _make_folders(folder)
         with probe.open("xb") as fh:
             fh.write(b"OpenDSM destination test\n")
             fh.flush()

@@ -8,6 +8,8 @@ Each document is written to a hidden temporary file in the target folder and ren
 final name; SMB rename does not replace an existing file, so a taken name fails and the next
 `` (n)`` suffix is tried — never an overwrite. A file already there with our sha256 is ours from
 an earlier attempt. Every delivered file is read back and its sha256 compared (``verified``).
+A temporary a killed delivery left behind is removed by the next delivery to that folder once it
+has been untouched for an hour (``base.STALE_PART_SECONDS``, by the server's clock).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import hashlib
 import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -30,6 +33,8 @@ from scanprocesses.destinations.base import (
     ACCESS_DENIED_FILESHARE,
     INVALID_ARGS,
     OUT_OF_SPACE_FILESHARE,
+    PART_PATTERN,
+    STALE_PART_SECONDS,
     TARGETS,
     UNKNOWN_ERROR,
     Credentials,
@@ -39,7 +44,9 @@ from scanprocesses.destinations.base import (
     Receipt,
     free_name,
     invalid,
+    is_part_name,
     lines,
+    part_name,
     receipt,
     strings,
     targets_field,
@@ -188,6 +195,37 @@ class _Share:
                 if getattr(exc, "errno", None) != errno.EEXIST:
                     raise
 
+    def sweep_stale_parts(self) -> list[str]:
+        """Remove temporaries left by killed deliveries (best effort, as the folder kind does).
+        The times are the server's: a file being written has a fresh write time, one just
+        renamed a fresh change time."""
+        cutoff = time.time() - STALE_PART_SECONDS
+        removed = []
+        try:
+            for entry in smbclient.scandir(self.path(), search_pattern=PART_PATTERN, **self.kwargs):
+                if not is_part_name(entry.name) or not entry.is_file():
+                    continue
+                info = entry.stat()
+                if max(info.st_mtime, info.st_chgtime) > cutoff:
+                    continue
+                try:
+                    smbclient.remove(self.path(entry.name), **self.kwargs)
+                except (smbexc.SMBOSError, OSError) as exc:
+                    if getattr(exc, "errno", None) != errno.ENOENT:
+                        log.warning("cannot remove stale temporary %s: %s", self.path(entry.name), exc)
+                    continue
+                removed.append(entry.name)
+        except (smbexc.SMBOSError, OSError) as exc:
+            log.warning("cannot list %s for stale temporaries: %s", self.path(), exc)
+        if removed:
+            log.warning(
+                "removed %d stale temporary file(s) from %s: %s",
+                len(removed),
+                self.path(),
+                ", ".join(removed),
+            )
+        return removed
+
     def sha256_of(self, name: str) -> str | None:
         try:
             digest = hashlib.sha256()
@@ -202,7 +240,7 @@ class _Share:
 
 
 def _deliver_one(share: _Share, output: Document) -> Receipt:
-    tmp = ".opendsm-%s.part" % uuid.uuid4().hex
+    tmp = part_name()
     with (
         open(output.path, "rb") as src,
         smbclient.open_file(share.path(tmp), mode="xb", **share.kwargs) as out,
@@ -252,6 +290,7 @@ def deliver(
         try:
             share.connect()
             share.ensure_folder()
+            share.sweep_stale_parts()
             for output in outputs:
                 receipts.append(_deliver_one(share, output))
         except DeliveryError:

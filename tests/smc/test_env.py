@@ -32,6 +32,20 @@ def test_int_range_and_garbage() -> None:
         env.number("BIG", 1, minimum=1, maximum=120)
 
 
+def test_file_mode_is_octal_permission_bits() -> None:
+    env = Env({"A": "0640", "B": "750", "C": "0o600", "D": "0648", "E": "04755", "F": "rw-r-----"})
+    assert env.file_mode("A", 0o600) == 0o640
+    assert env.file_mode("B", 0o600) == 0o750
+    assert env.file_mode("C", 0o644) == 0o600
+    assert env.file_mode("MISSING", 0o640) == 0o640
+    with pytest.raises(ImproperlyConfigured, match="D must be an octal permission mode"):
+        env.file_mode("D", 0o640)
+    with pytest.raises(ImproperlyConfigured, match="E must be permission bits only"):
+        env.file_mode("E", 0o640)
+    with pytest.raises(ImproperlyConfigured, match="F must be an octal permission mode"):
+        env.file_mode("F", 0o640)
+
+
 def test_database_url() -> None:
     pg = DatabaseURL.parse("X", "postgres://u:p%40ss@db.example:5433/scans?sslmode=require")
     assert (pg.user, pg.password, pg.host, pg.port, pg.name) == ("u", "p@ss", "db.example", "5433", "scans")
