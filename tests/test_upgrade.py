@@ -481,7 +481,8 @@ def build_installation(old: ModelOf) -> None:
         error="the device stopped sending pages",
         warnings=[],
     )
-    for job, documents in ((push, 2), (pull, 1), (aborted, 1)):
+    # Times from the job's place in this list, never its pk: sequences differ between databases.
+    for n, (job, documents) in enumerate(((push, 2), (pull, 1), (aborted, 1)), start=1):
         for document in range(1, documents + 1):
             Page.objects.create(
                 job=job,
@@ -493,9 +494,9 @@ def build_installation(old: ModelOf) -> None:
                 size=123_456 + document,
                 width=2480,
                 height=3508 if document == 1 else None,
-                received_at=at(2, 10 + job.pk, document),
+                received_at=at(2, 10 + n, document),
             )
-    for job in (push, pull):
+    for n, job in enumerate((push, pull), start=1):
         Output.objects.create(
             job=job,
             name="Invoice-%s.pdf" % job.token,
@@ -504,7 +505,7 @@ def build_installation(old: ModelOf) -> None:
             sha256=sha("%s output" % job.token),
             size=9_876_543_210,
             pages=job.images_received,
-            created_at=at(2, 13, job.pk),
+            created_at=at(2, 13, n),
         )
     receipt = [
         {"name": "Invoice.pdf", "where": "\\\\files\\invoices", "size": 1, "sha256": "ab", "verified": True}
