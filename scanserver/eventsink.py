@@ -25,8 +25,8 @@ from devices.protocols.errors import ProtocolError
 from devices.protocols.namespaces import ODSM, qn
 from devices.protocols.wsscan import events as ev
 from scanprocesses.models import ProcessState, ScanProcess
-from scanserver.dsp import Caller
 from scanserver import wire
+from scanserver.dsp import Caller
 from scanserver.models import JobSource, ScanJob
 
 logger = logging.getLogger(__name__)

@@ -30,14 +30,17 @@ FIRST_DOCUMENT_ID = 1  # DESIGN.md decision 4: DocumentIds count from 1
 
 def int_range(model: type[models.Model], field: str) -> tuple[int, int]:
     """The (minimum, maximum) an integer column of ``model`` holds on every supported database."""
-    internal = model._meta.get_field(field).get_internal_type()
+    column = model._meta.get_field(field)
+    assert isinstance(column, models.Field), "%s.%s is not a column" % (model.__name__, field)
+    internal = column.get_internal_type()
     low, high = BaseDatabaseOperations.integer_field_ranges[internal]
     return low, high
 
 
 def max_length(model: type[models.Model], field: str) -> int:
     """The ``max_length`` of a character column of ``model``."""
-    length = model._meta.get_field(field).max_length  # type: ignore[union-attr]
+    column = model._meta.get_field(field)
+    length = column.max_length if isinstance(column, models.Field) else None
     assert isinstance(length, int), "%s.%s has no max_length" % (model.__name__, field)
     return length
 
