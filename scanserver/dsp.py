@@ -22,7 +22,7 @@ from django.db.models import QuerySet
 
 from devices.models import Device, ScanServer
 from devices.protocols import dsp, jobstatus, mtom, psp, soap
-from scanserver import access, dispatch, events, ingest
+from scanserver import access, dispatch, events, ingest, wire
 from scanserver.models import JobSource, JobState, ScanJob
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,9 @@ def _require_device(caller: Caller) -> Device:
 def create_post_scan_job(caller: Caller, req: dsp.CreatePostScanJobRequest) -> ScanJob:
     """Admit the job (access.admit_create) and create it in ``receiving``."""
     device = _require_device(caller)
+    wire.check_create(req)
     admission = access.admit_create(device, caller.server, req)
+    wire.check_job_names(admission.user_name, admission.process.display_name)
     with transaction.atomic():
         job = ScanJob.objects.create(
             source=JobSource.DSP,
@@ -110,7 +112,15 @@ def create_post_scan_job(caller: Caller, req: dsp.CreatePostScanJobRequest) -> S
 
 
 def send_image(caller: Caller, req: dsp.SendImageRequest, part: mtom.SpooledPart) -> ingest.Stored:
-    """Store one document durably; only after this returns may SendImageResponse go out."""
+    """Store one document durably; only after this returns may SendImageResponse go out.
+
+    Whatever it raises, the temporary file of ``part`` is gone and nothing of it is in the spool.
+    """
+    try:
+        wire.check_document(req.document.document_id, req.document.format, part)
+    except soap.SoapFault:
+        part.path.unlink(missing_ok=True)
+        raise
     jobs = caller_jobs(caller, req.job_token)
     if jobs is None:
         part.path.unlink(missing_ok=True)

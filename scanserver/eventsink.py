@@ -25,6 +25,7 @@ from devices.protocols.errors import ProtocolError
 from devices.protocols.namespaces import ODSM, qn
 from devices.protocols.wsscan import events as ev
 from scanprocesses.models import ProcessState, ScanProcess
+from scanserver import wire
 from scanserver.dsp import Caller
 from scanserver.models import JobSource, ScanJob
 
@@ -32,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 SINK_KEY = qn(ODSM, "SinkKey")
 INVALID_MESSAGE = (eventing.INVALID_MESSAGE[0], eventing.INVALID_MESSAGE[1])
+MAX_SINK_KEY = wire.max_length(Subscription, "sink_key")
 
 
 def new_sink_key() -> str:
@@ -105,6 +107,8 @@ def answer(caller: Caller, envelope: soap.Envelope) -> tuple[int, bytes]:
     relates = envelope.headers.message_id or None
     try:
         key = _key_of(envelope)
+        # Only a key that fits the column can be ours; a longer one is refused before any query.
+        wire.check_str("the odsm:SinkKey header", key, MAX_SINK_KEY, INVALID_MESSAGE)
         subscription = (
             Subscription.objects.select_related("device", "device__scan_server")
             .filter(sink_key=key, kind=SubscriptionKind.SCAN_AVAILABLE, device__enabled=True)

@@ -24,7 +24,7 @@ from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from devices.protocols import mtom
-from scanserver import conf
+from scanserver import conf, wire
 from scanserver.models import JobState, ScanJob, ScanPage
 
 logger = logging.getLogger(__name__)
@@ -101,14 +101,25 @@ def store_document(
 
     ``job`` is the job's id, or a queryset that selects the job (``dsp.send_image`` passes the
     caller's job by token, device and server, so finding and locking it is one query). Raises
-    :class:`JobNotFound`, :class:`JobNotReceiving` or :class:`DocumentConflict`; in every case the
-    temporary file of ``part`` is gone when this returns or raises.
+    :class:`JobNotFound`, :class:`JobNotReceiving` or :class:`DocumentConflict`, or a Sender
+    :class:`~devices.protocols.soap.SoapFault` when a value does not fit its column
+    (:func:`scanserver.wire.check_document`, checked before anything is written); in every case the
+    temporary file of ``part`` is gone when this returns or raises, and a failure leaves no file
+    of this document in the spool.
     """
     jobs = ScanJob.objects.filter(pk=job) if isinstance(job, int) else job
     try:
+        wire.check_document(document_id, fmt, part)
         return _store(jobs, document_id, fmt, part)
     finally:
         part.path.unlink(missing_ok=True)
+
+
+def _forget(moved: Path | None) -> None:
+    """Remove a document moved into the spool whose row was not committed (no orphan files)."""
+    if moved is not None:
+        moved.unlink(missing_ok=True)
+        logger.warning("%s removed from the spool: its row was not committed", moved)
 
 
 def _store(jobs: QuerySet[ScanJob], document_id: int, fmt: str, part: mtom.SpooledPart) -> Stored:
@@ -117,6 +128,7 @@ def _store(jobs: QuerySet[ScanJob], document_id: int, fmt: str, part: mtom.Spool
     # committed — is what makes a crash at any point safe; see the module docstring).
     # Queries per new document: lock the job (and look for the document), insert the page, count it.
     job_id: int | None = None
+    moved: Path | None = None  # the final file, until its row is committed
     try:
         with transaction.atomic():
             # The job, locked, and whether this DocumentId is already here: one query.
@@ -144,12 +156,13 @@ def _store(jobs: QuerySet[ScanJob], document_id: int, fmt: str, part: mtom.Spool
             _ensure_dir(directory)
             final = directory / ("%d.%s" % (document_id, extension_for(fmt)))
             os.replace(part.path, final)
+            moved = final
             _fsync_dir(directory)
             page = ScanPage.objects.create(
                 job=job,
                 document_id=document_id,
-                format=fmt[:64],
-                content_type=part.content_type[:128],
+                format=fmt,
+                content_type=part.content_type,
                 spool_path=str(final),
                 sha256=part.sha256,
                 size=part.size,
@@ -160,14 +173,22 @@ def _store(jobs: QuerySet[ScanJob], document_id: int, fmt: str, part: mtom.Spool
             ScanJob.objects.filter(pk=job.pk).update(
                 images_received=F("images_received") + 1, last_activity_at=job.last_activity_at
             )
+        moved = None
     except IntegrityError:
+        winner = ScanPage.objects.select_related("job").filter(job_id=job_id, document_id=document_id).first()
+        if winner is None:
+            # Not a race: a constraint refused the row, so the file must not stay as an orphan.
+            _forget(moved)
+            raise
         # Two resends of one document raced; the winner's row decides.
-        winner = ScanPage.objects.select_related("job").get(job_id=job_id, document_id=document_id)
         if winner.sha256 != part.sha256:
             raise DocumentConflict(
                 "DocumentId %d was received twice with different bytes" % document_id
             ) from None
         return Stored(winner, False, winner.job)
+    except BaseException:
+        _forget(moved)
+        raise
     logger.info(
         "job %s: document %d stored (%d bytes, sha256 %s)", job.token, document_id, part.size, part.sha256
     )

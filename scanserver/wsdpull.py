@@ -74,7 +74,8 @@ def pull(job_id: int, scan_identifier: str, destination_token: str) -> ScanJob:
         assert created_env.body is not None
         created = m.CreateScanJobResponse.from_element(created_env.body)
         fmt = created.document_final_parameters.format or ticket.document_parameters.format or "unknown"  # type: ignore[union-attr]
-        wanted = created.document_final_parameters.images_to_transfer or MAX_IMAGES
+        # ImagesToTransfer is the device's word: never more pulls (and DocumentIds) than MAX_IMAGES.
+        wanted = min(created.document_final_parameters.images_to_transfer or MAX_IMAGES, MAX_IMAGES)
         count = 0
         while count < wanted:
             request = m.RetrieveImageRequest(created.job_id, created.job_token, "%d" % (count + 1))
