@@ -12,6 +12,8 @@ SCANSERVER_ALLOW_PLAIN_HTTP        SMC_SCANSERVER_ALLOW_PLAIN_HTTP       false
 SCANSERVER_GUID                    SMC_SCANSERVER_GUID                   the single ScanServer row
 SCANSERVER_JOB_TIMEOUT             SMC_SCANSERVER_JOB_TIMEOUT            600 s (BDSRR §2.2.5.11)
 SCANSERVER_STUCK_TIMEOUT           SMC_SCANSERVER_STUCK_TIMEOUT          1800 s in processing
+SCANSERVER_JOB_DEADLINE            SMC_SCANSERVER_JOB_DEADLINE           21600 s to an end state
+SCANSERVER_MAX_RESUMES             SMC_SCANSERVER_MAX_RESUMES            5 resumes after a crash
 SCANSERVER_MAX_PART_BYTES          SMC_SCANSERVER_MAX_PART_BYTES         512 MiB per document
 SCANSERVER_CONSOLE_TOKEN           SMC_SCANSERVER_CONSOLE_TOKEN          "" (WS-DSC refused)
 SCANSERVER_BACKGROUND_TASKS        SMC_SCANSERVER_BACKGROUND_TASKS       true (see below)
@@ -61,6 +63,17 @@ def job_timeout() -> int:
 
 def stuck_timeout() -> int:
     return int(settings.SCANSERVER_STUCK_TIMEOUT)
+
+
+def job_deadline() -> int:
+    """Seconds from the start of a job's run (EndPostScanJob, or an operator's retry) to its end
+    state; past it the recovery holds the job (:mod:`scanserver.recovery`)."""
+    return int(settings.SCANSERVER_JOB_DEADLINE)
+
+
+def max_resumes() -> int:
+    """How often a job may be resumed after a dead worker before it is held instead."""
+    return int(settings.SCANSERVER_MAX_RESUMES)
 
 
 def max_part_bytes() -> int:

@@ -46,6 +46,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.testhooks import test_pause
 from scanprocesses import destinations
 from scanprocesses.destinations import Credentials, DeliveryError
 from scanprocesses.models import ProcessDestination
@@ -270,6 +271,7 @@ def send(delivery_id: int) -> Outcome | None:
         if not outputs:
             raise DeliveryError("the job has no output documents", destinations.UNKNOWN_ERROR)
         receipts = module.deliver(delivery, outputs, dest.config, dest.credentials())
+        test_pause("delivered")  # in the destination, not yet recorded
     except DeliveryError as exc:
         return _failed(delivery, str(exc), exc.reason, exc.retryable)
     except Exception as exc:  # noqa: BLE001 - a bug or an unexpected library error: record it, retry
@@ -369,6 +371,12 @@ def recover_stuck(older_than: float) -> list[int]:
         with transaction.atomic():
             delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
             if delivery.state != DeliveryState.SENDING:
+                continue
+            if delivery.attempts >= max_attempts():  # no endless re-sends (scanserver.recovery, c)
+                log.error("delivery %s was left sending on its last attempt; it failed", delivery.pk)
+                _lock_job(delivery.job_id)
+                delivery.give_up("the worker stopped during the last attempt", destinations.UNKNOWN_ERROR)
+                settle(delivery.job_id)
                 continue
             log.warning("delivery %s was left sending; it will be sent again", delivery.pk)
             delivery.retry_later(

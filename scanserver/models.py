@@ -18,6 +18,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from core import broadcast
+from core.testhooks import test_pause
 from scanprocesses import destinations
 
 #: Sent after the commit of every transition (and the creation) of a job or one of its deliveries,
@@ -35,7 +36,7 @@ class JobState(models.TextChoices):
     Legal transitions (``ScanJob.TRANSITIONS``)::
 
         receiving       -> pending (EndPostScanJob) | canceled | aborted (timeout, transfer failure)
-        pending         -> processing | canceled | aborted
+        pending         -> processing | canceled | aborted | needs_attention (past its deadline)
         processing      -> completed | needs_attention | aborted | canceled | pending (resumed after a crash)
         needs_attention -> pending (retry) | canceled | completed (every delivery retried by hand succeeded)
         completed, canceled, aborted: terminal
@@ -73,7 +74,9 @@ class ScanJob(models.Model):
 
     TRANSITIONS: dict[str, frozenset[str]] = {
         JobState.RECEIVING: frozenset({JobState.PENDING, JobState.CANCELED, JobState.ABORTED}),
-        JobState.PENDING: frozenset({JobState.PROCESSING, JobState.CANCELED, JobState.ABORTED}),
+        JobState.PENDING: frozenset(
+            {JobState.PROCESSING, JobState.CANCELED, JobState.ABORTED, JobState.NEEDS_ATTENTION}
+        ),
         JobState.PROCESSING: frozenset(
             {
                 JobState.COMPLETED,
@@ -122,6 +125,14 @@ class ScanJob(models.Model):
     last_activity_at = models.DateTimeField(default=timezone.now)
     ended_at = models.DateTimeField(null=True, blank=True, help_text="EndPostScanJob received")
     completed_at = models.DateTimeField(null=True, blank=True)
+    run_started_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="EndPostScanJob or an operator's retry: the job's deadline counts from here",
+    )
+    resumes = models.PositiveIntegerField(
+        default=0, help_text="times this run was resumed after a dead worker (scanserver.recovery)"
+    )
     error = models.TextField(blank=True, help_text="why the job failed or is held; warnings are kept apart")
     warnings = models.JSONField(
         default=list,
@@ -182,7 +193,7 @@ class ScanJob(models.Model):
             reasons=list(self.state_reasons or []),
         )
         job_id = self.pk
-        transaction.on_commit(lambda: job_changed.send(sender=ScanJob, job_id=job_id))
+        transaction.on_commit(lambda: _job_changed(job_id))
 
     def _move(
         self, to: str, reasons: list[str] | None = None, error: str | None = None, **fields: Any
@@ -210,14 +221,16 @@ class ScanJob(models.Model):
 
     def end_transfer(self) -> None:
         """EndPostScanJob: all pages are here; processing may start."""
-        self._move(JobState.PENDING, ["None"], ended_at=timezone.now())
+        now = timezone.now()
+        self._move(JobState.PENDING, ["None"], ended_at=now, run_started_at=now, resumes=0)
 
     def start_processing(self) -> None:
         self._move(JobState.PROCESSING, ["None"])
 
     def resume(self) -> None:
-        """A worker died mid-processing: go back to pending (steps are idempotent)."""
-        self._move(JobState.PENDING, self.state_reasons)
+        """A worker died mid-processing: go back to pending (steps are idempotent), counted so that
+        the recovery can hold a job that keeps killing its workers instead of looping."""
+        self._move(JobState.PENDING, self.state_reasons, resumes=self.resumes + 1)
 
     def complete(self, with_errors: bool = False, with_warnings: bool = False) -> None:
         if with_errors:
@@ -234,7 +247,7 @@ class ScanJob(models.Model):
 
     def retry(self) -> None:
         """Back to pending for another run; the error is cleared, the warnings are kept."""
-        self._move(JobState.PENDING, ["None"], error="")
+        self._move(JobState.PENDING, ["None"], error="", run_started_at=timezone.now(), resumes=0)
 
     def cancel(self) -> None:
         self._move(JobState.CANCELED, ["PostScanJobCanceled"])
@@ -245,6 +258,11 @@ class ScanJob(models.Model):
 
     def time_out(self) -> None:
         self.abort("PostScanJobTimedOut", "No EndPostScanJob within the time limit")
+
+
+def _job_changed(job_id: int) -> None:
+    test_pause("events")  # the transition is committed, its event not yet sent
+    job_changed.send(sender=ScanJob, job_id=job_id)
 
 
 class ScanPage(models.Model):

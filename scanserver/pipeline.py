@@ -42,7 +42,7 @@ from django.utils import timezone
 
 from core.testhooks import test_pause
 from scanprocesses import naming
-from scanserver import conf, delivery, imaging, ocr
+from scanserver import conf, delivery, imaging, ocr, recovery
 from scanserver.jobspec import REASON_PROCESSING_FAILED, JobRefused, Processing, processing_of
 from scanserver.models import Delivery, JobState, OutputDocument, ScanJob, ScanPage
 
@@ -247,10 +247,12 @@ def process(job_id: int) -> ScanJob | None:
     if job is None:
         log.info("job %s is not pending; nothing to process", job_id)
         return None
+    test_pause("claimed")
     started = time.monotonic()
     try:
         checked = check_pages(job)
         build_outputs(job, checked)
+        test_pause("built")
         delivery.plan_deliveries(job)
     except JobRefused as exc:
         log.warning("job %s refused: %s", job.token, exc)
@@ -285,7 +287,8 @@ def resume_stuck(older_than: float) -> list[int]:
             if job.state != JobState.PROCESSING or Delivery.objects.filter(job=job).exists():
                 continue
             log.warning("job %s was left processing; resuming it", job.token)
-            job.resume()
+            if not recovery.resume(job):
+                continue  # resumed too often: held (scanserver.recovery, invariant c)
         ids.append(job_id)
     return ids
 

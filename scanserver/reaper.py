@@ -10,7 +10,11 @@
   queued again;
 * a job ``pending`` for longer than :data:`REQUEUE_AFTER` seconds is queued again (the message
   to the broker may have been lost with a crash between commit and send);
+* a job ``pending`` or ``processing`` past ``SMC_SCANSERVER_JOB_DEADLINE`` is held, and a job
+  resumed ``SMC_SCANSERVER_MAX_RESUMES`` times is held instead of resumed again;
 * temporary MTOM parts of interrupted uploads are swept.
+
+The invariants these enforce are written down in :mod:`scanserver.recovery`.
 
 :func:`on_startup` (the scan server's first request / ASGI lifespan) re-queues every pending job.
 """
@@ -24,7 +28,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from scanserver import conf, dispatch, ingest
+from scanserver import conf, dispatch, ingest, recovery
 from scanserver.models import JobState, ScanJob
 
 logger = logging.getLogger(__name__)
@@ -37,13 +41,15 @@ class Report:
     timed_out: list[str] = field(default_factory=list)
     resumed: list[str] = field(default_factory=list)
     requeued: list[str] = field(default_factory=list)
+    held: list[int] = field(default_factory=list)  # past their deadline
     swept: int = 0
 
     def __str__(self) -> str:
-        return "timed out %d, resumed %d, re-queued %d, swept %d temporary parts" % (
+        return "timed out %d, resumed %d, re-queued %d, held %d, swept %d temporary parts" % (
             len(self.timed_out),
             len(self.resumed),
             len(self.requeued),
+            len(self.held),
             self.swept,
         )
 
@@ -54,6 +60,8 @@ def _move(job_id: int, expected: str, older_than: datetime, change: str) -> Scan
         job = ScanJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.state != expected or job.last_activity_at >= older_than:
             return None  # someone else moved it meanwhile
+        if change == "resume":
+            return job if recovery.resume(job) else None  # held when resumed too often
         getattr(job, change)()
         return job
 
@@ -61,6 +69,7 @@ def _move(job_id: int, expected: str, older_than: datetime, change: str) -> Scan
 def reap(now: datetime | None = None) -> Report:
     now = now or timezone.now()
     report = Report()
+    report.held = recovery.enforce_deadline(now)
     receiving_cutoff = now - timedelta(seconds=conf.job_timeout())
     for job_id in ScanJob.objects.filter(
         state=JobState.RECEIVING, last_activity_at__lt=receiving_cutoff
@@ -84,7 +93,7 @@ def reap(now: datetime | None = None) -> Report:
             dispatch.queue_processing(job.pk)
             report.requeued.append(str(job.token))
     report.swept = ingest.sweep_incoming()
-    if report.timed_out or report.resumed or report.requeued or report.swept:
+    if report.timed_out or report.resumed or report.requeued or report.held or report.swept:
         logger.info("reaper: %s", report)
     return report
 

@@ -33,7 +33,8 @@ import logging
 from celery import shared_task
 from django.db import OperationalError
 
-from scanserver import conf, delivery, dispatch, pipeline, reaper
+from core.testhooks import test_pause
+from scanserver import conf, delivery, dispatch, pipeline, reaper, recovery
 from scanserver.models import Delivery, JobState, ScanJob
 
 log = logging.getLogger(__name__)
@@ -58,9 +59,11 @@ def _kick(job_id: int) -> None:
 )
 def process_job(job_id: int) -> str:
     """Check the pages, build the documents, plan the deliveries, then send what is due."""
+    test_pause("queued")
     job = pipeline.process(job_id)
     if job is None:
         return "skipped"
+    test_pause("planned")
     # Every delivery may already be done (a re-run after a crash between the last delivery and
     # the job's end state): settle first, then send whatever is still due.
     if delivery.settle(job.pk) == JobState.PROCESSING:
@@ -80,6 +83,7 @@ def process_job(job_id: int) -> str:
 def deliver(delivery_id: int) -> str:
     """One attempt of one delivery; schedules the next attempt or the next filter."""
     outcome = delivery.send(delivery_id)
+    test_pause("sent")
     if outcome is None:
         # Not pending: someone else has it, or it is done. A retried message of a delivery that
         # was delivered still settles its job (idempotent), so no job waits for a lost settle.
@@ -115,15 +119,24 @@ def retry_job(job_id: int) -> bool:
 
 @shared_task(name="scanserver.tasks.recover", queue="ingest", acks_late=True)
 def recover(older_than: float | None = None) -> dict[str, int]:
-    """Periodic (and at worker start): resume jobs and deliveries a dead worker left behind."""
+    """Periodic (and at worker start): resume jobs and deliveries a dead worker left behind, and
+    enforce the lifecycle invariants (:mod:`scanserver.recovery`)."""
     if older_than is None:
         older_than = float(conf.stuck_timeout())
+    held = recovery.enforce_deadline()
+    settled = recovery.settle_finished(older_than)
     jobs = pipeline.resume_stuck(older_than)
-    for job_id in jobs:
-        dispatch.queue_processing(job_id)
     stuck = delivery.recover_stuck(older_than)
+    for job_id in dict.fromkeys([*jobs, *recovery.stale_pending(older_than)]):
+        dispatch.queue_processing(job_id)
     sent = deliver_due()
-    return {"jobs": len(jobs), "deliveries": len(stuck), "sent": int(sent)}
+    return {
+        "held": len(held),
+        "settled": len(settled),
+        "jobs": len(jobs),
+        "deliveries": len(stuck),
+        "sent": int(sent),
+    }
 
 
 @shared_task(name="scanserver.tasks.reap", queue="ingest", acks_late=True)

@@ -200,6 +200,10 @@ SCANSERVER_ALLOW_PLAIN_HTTP = env.flag("SMC_SCANSERVER_ALLOW_PLAIN_HTTP", False)
 SCANSERVER_GUID = env.text("SMC_SCANSERVER_GUID")
 SCANSERVER_JOB_TIMEOUT = env.number("SMC_SCANSERVER_JOB_TIMEOUT", 600, minimum=10, maximum=86_400)
 SCANSERVER_STUCK_TIMEOUT = env.number("SMC_SCANSERVER_STUCK_TIMEOUT", 1800, minimum=60, maximum=86_400)
+# Every job reaches an end state within this many seconds of EndPostScanJob (or of an operator's
+# retry), and is resumed after a dead worker at most SMC_SCANSERVER_MAX_RESUMES times (scanserver.recovery).
+SCANSERVER_JOB_DEADLINE = env.number("SMC_SCANSERVER_JOB_DEADLINE", 21_600, minimum=60, maximum=7 * 86_400)
+SCANSERVER_MAX_RESUMES = env.number("SMC_SCANSERVER_MAX_RESUMES", 5, minimum=1, maximum=100)
 SCANSERVER_MAX_PART_BYTES = env.number("SMC_SCANSERVER_MAX_PART_BYTES", 512 * 1024 * 1024, minimum=1024)
 SCANSERVER_CONSOLE_TOKEN = env.text("SMC_SCANSERVER_CONSOLE_TOKEN")
 # Without a broker: process on the scan server's in-process worker thread, not inside the request

@@ -86,7 +86,9 @@ class Workers:
         self.logdir = logdir
         self.procs: list[subprocess.Popen[bytes]] = []
 
-    def start(self, name: str, delay: str = "") -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, delay: str = "", extra: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         env = dict(os.environ)
         env.update(
             SMC_DATABASE_URL=_database_url(),
@@ -96,6 +98,7 @@ class Workers:
             SMC_PIPELINE_TEST_DELAY=delay,
             SMC_DELIVERY_BACKOFF="0",
         )
+        env.update(extra or {})
         if settings.SECRET_KEY:  # the same key, so the worker can unseal destination secrets
             env["SMC_SECRET_KEY"] = settings.SECRET_KEY
         log = (self.logdir / ("%s.log" % name)).open("wb")
